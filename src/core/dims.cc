@@ -1,0 +1,53 @@
+#include "core/dims.h"
+
+#include <algorithm>
+
+namespace mc2 {
+
+Dims::Dims(std::initializer_list<int64_t> values) {
+  for (int64_t v : values) {
+    if (size_ < kMaxDims) d_[size_++] = v;
+  }
+}
+
+Dims::Dims(const int64_t* values, int count) {
+  size_ = std::clamp(count, 0, kMaxDims);
+  for (int i = 0; i < size_; ++i) d_[i] = values[i];
+}
+
+void Dims::resize(int n, int64_t fill) {
+  n = std::clamp(n, 0, kMaxDims);
+  for (int i = size_; i < n; ++i) d_[i] = fill;
+  size_ = n;
+}
+
+int64_t Dims::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < size_; ++i) n *= d_[i];
+  return n;
+}
+
+bool Dims::operator==(const Dims& o) const { return std::equal(begin(), end(), o.begin(), o.end()); }
+
+std::string Dims::ToString() const {
+  std::string s = "(";
+  for (int i = 0; i < size_; ++i) {
+    if (i) s += ", ";
+    s += std::to_string(d_[i]);
+  }
+  if (size_ == 1) s += ",";
+  return s + ")";
+}
+
+Dims RowMajorStrides(const Dims& dims) {
+  Dims strides;
+  strides.resize(dims.size());
+  int64_t s = 1;
+  for (int i = dims.size() - 1; i >= 0; --i) {
+    strides[i] = s;
+    s *= std::max<int64_t>(dims[i], 1);
+  }
+  return strides;
+}
+
+}  // namespace mc2

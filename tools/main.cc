@@ -1,0 +1,2 @@
+#include <cstdio>
+int main() { std::puts("mc2"); return 0; }
