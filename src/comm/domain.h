@@ -1,0 +1,49 @@
+// Domain: the ranks that can map each other's memory (threads of one process, or processes on
+// one machine). It is the whole transport interface the collectives need:
+//   - Allocate: zero-filled memory owned by this rank that its peers can map,
+//   - Map: a peer's allocation, by the handle the peer published,
+//   - CheckAlive: whether a peer can still make progress (its process exists).
+// Handles travel between ranks as plain integers (a pointer for threads, an offset into the
+// rank's memfd for processes); a Map of a handle received from a peer is bounds-checked.
+// Allocations live as long as the domain: with no exit barrier a slow peer may still read a
+// segment after its owner destroyed the communicator.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "core/status_or.h"
+
+namespace mc2::comm {
+
+struct Segment {
+  char* ptr = nullptr;
+  uint64_t handle = 0;
+  size_t bytes = 0;
+};
+
+class Domain {
+ public:
+  virtual ~Domain() = default;
+
+  // This rank and the number of ranks in the domain.
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // "threads" or "processes", for messages.
+  virtual const char* kind() const = 0;
+
+  virtual StatusOr<Segment> Allocate(size_t bytes) = 0;
+  // Returns this rank's view of `peer`'s allocation (for peer == rank(): the local pointer).
+  virtual StatusOr<char*> Map(int peer, uint64_t handle, size_t bytes) = 0;
+  // Undoes Map (a no-op where mapping is free).
+  virtual void Unmap(int peer, char* ptr, size_t bytes) = 0;
+
+  // HCCL_E_REMOTE naming `peer` when it can no longer take part (its process is gone).
+  virtual Status CheckAlive(int peer) = 0;
+  // A short description of `peer` for messages ("process 1234").
+  virtual std::string Describe(int peer) const = 0;
+};
+
+}  // namespace mc2::comm

@@ -1,0 +1,48 @@
+#include "comm/options.h"
+
+#include <sched.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace mc2::comm {
+
+int64_t EnvInt(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long long x = std::strtoll(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0') return fallback;
+  return x;
+}
+
+std::string EnvString(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? std::string() : std::string(v);
+}
+
+int OnlineCpus() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return 1;
+}
+
+CommOptions CommOptions::FromEnv() {
+  CommOptions o;
+  o.timeout_ms = EnvInt("MC2_COMM_TIMEOUT_MS", o.timeout_ms);
+  if (o.timeout_ms <= 0) o.timeout_ms = 300000;
+  o.spin_us = EnvInt("MC2_COMM_SPIN_US", o.spin_us);
+  const int64_t slot = EnvInt("MC2_COMM_SLOT_BYTES", static_cast<int64_t>(o.slot_bytes));
+  if (slot >= 65536 && slot <= (int64_t{1} << 30)) o.slot_bytes = static_cast<size_t>(slot) & ~size_t{63};
+  const int64_t oneshot = EnvInt("MC2_COMM_ONESHOT_MAX", static_cast<int64_t>(o.oneshot_max_bytes));
+  if (oneshot >= 0) o.oneshot_max_bytes = static_cast<size_t>(oneshot);
+  const int64_t symm = EnvInt("MC2_COMM_SYMM_BYTES", 0);
+  if (symm > 0 && symm <= (int64_t{1} << 34)) o.symmetric_bytes = static_cast<size_t>(symm);
+  return o;
+}
+
+}  // namespace mc2::comm

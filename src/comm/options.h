@@ -1,0 +1,34 @@
+// Tunables of the communication layer, read once from the environment (defaults in brackets):
+//   MC2_COMM_TIMEOUT_MS      [300000] every blocking call gives up after this long (HCCL_E_TIMEOUT)
+//   MC2_COMM_SPIN_US         [50, or 2 when ranks outnumber cores] busy-wait before sleeping
+//   MC2_COMM_SLOT_BYTES      [4 MiB]  staging buffer per rank (two of them, double-buffered)
+//   MC2_COMM_ONESHOT_MAX     [256 KiB] largest AllReduce done one-shot; larger ones go two-shot
+//   MC2_COMM_SYMM_BYTES      [0]      symmetric buffer per rank for fused operators
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace mc2::comm {
+
+struct CommOptions {
+  int64_t timeout_ms = 300000;
+  int64_t spin_us = -1;  // -1: chosen from the rank and core counts
+  size_t slot_bytes = size_t{4} << 20;
+  size_t oneshot_max_bytes = size_t{256} << 10;
+  size_t symmetric_bytes = 0;
+
+  // The defaults above, overridden by the environment variables.
+  static CommOptions FromEnv();
+};
+
+// An integer environment variable, or `fallback` when unset or malformed.
+int64_t EnvInt(const char* name, int64_t fallback);
+// A string environment variable, or "" when unset.
+std::string EnvString(const char* name);
+
+// CPUs this process may run on.
+int OnlineCpus();
+
+}  // namespace mc2::comm
