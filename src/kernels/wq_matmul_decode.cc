@@ -1,0 +1,246 @@
+// Decode regime of the weight-quantized matmul (m <= 16): stream the quantized weight once,
+// dequantize in registers, dot with the fp32 activation rows.
+//
+// Layout (PackWeights, kDecode): W transposed to (n, k_pad) so that one output column is one
+// contiguous run of k; k is padded to 32. int8: one byte per element. int4: 32-element chunks of
+// 16 bytes, low nibbles = elements 0..15, high nibbles = 16..31, so a vector of <= 16 lanes unpacks
+// with one widening load and two shifts. Scales / offsets are (n, groups) fp32 holding the
+// fp16/bf16 values exactly; per tensor / per channel is one group spanning k.
+//
+// Why this shape. At m = 1, k = n = 4096 the int8 weight is 16 MiB and the int4 one 8 MiB; the
+// single-core read bandwidth is 23.5 GB/s (0.71 / 0.36 ms), so the kernel must retire 6-12 weight
+// elements per cycle. The spec's precision makes every element cost a rounding to fp16 (or bf16):
+// widen (1-2 ops), convert (1), multiply (1), round (2 on F16C), FMA (1) per vector of 8, i.e.
+// ~6-7 vector ops per 8 elements on a core that issues ~4 per cycle: the m = 1 kernel is bound by
+// that arithmetic, not by memory, at ~4-5 elements per cycle (docs/kernels.md has the measured
+// figures). Four independent accumulators hide the FMA latency.
+//
+// For 2 <= m <= 16 a block of 512 k-values of 4 columns is dequantized once into an L1 buffer
+// (8 KiB) and reused by every row through a 4-row x 2-column register tile (8 accumulators, 6 loads
+// per 8 FMAs). Its cost is m * 2 flops per weight on 2 FMA pipes: at m = 16 this is ~5.4 ms for
+// 4096 x 4096 (99 GFLOP/s peak), so m = 16 cannot be within 1.5x of the bandwidth-bound m = 1
+// time on this core; it is within ~1.2x of the FMA peak plus one dequantization pass.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/wq_matmul_decode.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include <cstring>
+
+#include "hwy/highway.h"
+#include "kernels/matmul_simd-inl.h"
+#include "kernels/wq_matmul_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mc2::kernels {
+namespace HWY_NAMESPACE {
+namespace {
+
+struct DecodeCtx {
+  const uint8_t* data;
+  int64_t row_bytes;
+  int64_t k, k_pad, group, groups;
+  const float* scale;
+  const float* offset;
+};
+
+template <bool kInt4>
+HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) {
+  if constexpr (kInt4) return LoadWeights<true>(df, row + (e >> 5) * 16, static_cast<size_t>(e & 31));
+  return LoadWeights<false>(df, row + e, 0);
+}
+
+// One output: sum over k of x[k] * dequant(W[k, j]).
+template <bool kF16, bool kOff, bool kInt4>
+HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* row = c.data + j * c.row_bytes;
+  const float* sc = c.scale + j * c.groups;
+  const float* of = kOff ? c.offset + j * c.groups : nullptr;
+  VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+  const int64_t k_full = c.k / kWqChunk * kWqChunk;
+  for (int64_t g = 0; g < c.groups; ++g) {
+    const VF s = hn::Set(df, sc[g]);
+    const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+    int64_t e = g * c.group;
+    const int64_t e_end = e + c.group < k_full ? e + c.group : k_full;
+    for (; e + 4 * N <= e_end; e += 4 * N) {
+      const VF d0 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
+      const VF d1 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + N), s, o);
+      const VF d2 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + 2 * N), s, o);
+      const VF d3 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + 3 * N), s, o);
+      acc0 = hn::MulAdd(hn::LoadU(df, x + e), d0, acc0);
+      acc1 = hn::MulAdd(hn::LoadU(df, x + e + N), d1, acc1);
+      acc2 = hn::MulAdd(hn::LoadU(df, x + e + 2 * N), d2, acc2);
+      acc3 = hn::MulAdd(hn::LoadU(df, x + e + 3 * N), d3, acc3);
+    }
+    for (; e < e_end; e += N) {
+      const VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
+      acc0 = hn::MulAdd(hn::LoadU(df, x + e), d, acc0);
+    }
+  }
+  // The partial last chunk: lanes beyond k are zeroed so a non-finite dequantized padding value
+  // cannot reach the sum.
+  if (k_full < c.k) {
+    const int64_t g = k_full / c.group;
+    const VF s = hn::Set(df, sc[g]);
+    const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+    for (int64_t e = k_full; e < c.k_pad; e += N) {
+      const int64_t valid = c.k > e ? c.k - e : 0;
+      VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
+      d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
+      acc1 = hn::MulAdd(hn::LoadU(df, x + e), d, acc1);
+    }
+  }
+  const VF sum = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+  return hn::GetLane(hn::SumOfLanes(df, sum));
+}
+
+// dst[e - e0] = dequant(W[e, j]) for e in [e0, e1) (multiples of 32), zero beyond k.
+template <bool kF16, bool kOff, bool kInt4>
+HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* row = c.data + j * c.row_bytes;
+  const float* sc = c.scale + j * c.groups;
+  const float* of = kOff ? c.offset + j * c.groups : nullptr;
+  for (int64_t e = e0; e < e1;) {
+    const int64_t g = e / c.group;
+    const int64_t g_end = (g + 1) * c.group < e1 ? (g + 1) * c.group : e1;
+    const VF s = hn::Set(df, sc[g]);
+    const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+    for (; e < g_end; e += N) {
+      VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
+      if (e + N > c.k) d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(c.k > e ? c.k - e : 0)), d);
+      hn::Store(d, df, dst + (e - e0));
+    }
+  }
+}
+
+// out[r][c] += dot(x row r, w column c) over `len` elements, for MR rows and 2 columns.
+template <size_t MR>
+HWY_INLINE void DotTile(const float* HWY_RESTRICT x, int64_t ldx, const float* HWY_RESTRICT w0,
+                        const float* HWY_RESTRICT w1, int64_t len, float* out, int64_t ldo) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  VF a[MR][2];
+  for (size_t r = 0; r < MR; ++r) a[r][0] = a[r][1] = hn::Zero(df);
+  for (int64_t p = 0; p < len; p += N) {
+    const VF b0 = hn::Load(df, w0 + p);
+    const VF b1 = hn::Load(df, w1 + p);
+    for (size_t r = 0; r < MR; ++r) {
+      const VF xv = hn::LoadU(df, x + r * ldx + p);
+      a[r][0] = hn::MulAdd(xv, b0, a[r][0]);
+      a[r][1] = hn::MulAdd(xv, b1, a[r][1]);
+    }
+  }
+  for (size_t r = 0; r < MR; ++r) {
+    out[r * ldo] += hn::GetLane(hn::SumOfLanes(df, a[r][0]));
+    out[r * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a[r][1]));
+  }
+}
+
+template <bool kF16, bool kOff, bool kInt4>
+void DecodeImpl(const WqRunArgs& args) {
+  const WqPackedWeights& pw = *args.packed;
+  const DecodeCtx c{pw.data.data(), kInt4 ? pw.k_pad / 2 : pw.k_pad, pw.k, pw.k_pad, pw.group, pw.groups,
+                    pw.scale.data(), kOff ? pw.offset.data() : nullptr};
+  const int64_t rows = args.rows;
+  const int64_t rows_pad = (rows + 3) / 4 * 4;
+  const int64_t ncols = args.n1 - args.n0;
+  float* x32 = reinterpret_cast<float*>(args.scratch);
+  float* acc = x32 + rows_pad * c.k_pad;
+  float* wbuf = acc + (rows * ncols + 15) / 16 * 16;
+  const size_t esize = 2;
+  for (int64_t r = 0; r < rows_pad; ++r) {
+    float* xr = x32 + r * c.k_pad;
+    if (r < rows) {
+      RowToF32(static_cast<const uint8_t*>(args.x) + r * args.x_stride * esize, args.act_dtype,
+               static_cast<size_t>(c.k), xr);
+      std::memset(xr + c.k, 0, (c.k_pad - c.k) * sizeof(float));
+    } else {
+      std::memset(xr, 0, c.k_pad * sizeof(float));
+    }
+  }
+  if (rows == 1) {
+    for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4>(c, j, x32);
+  } else {
+    std::memset(acc, 0, rows * ncols * sizeof(float));
+    for (int64_t j0 = args.n0; j0 < args.n1; j0 += kDecodeCols) {
+      const int64_t nc = args.n1 - j0 < kDecodeCols ? args.n1 - j0 : kDecodeCols;
+      for (int64_t e0 = 0; e0 < c.k_pad; e0 += kDecodeKb) {
+        const int64_t e1 = e0 + kDecodeKb < c.k_pad ? e0 + kDecodeKb : c.k_pad;
+        for (int64_t cc = 0; cc < kDecodeCols; ++cc) {
+          if (cc < nc) {
+            DequantColumn<kF16, kOff, kInt4>(c, j0 + cc, e0, e1, wbuf + cc * kDecodeKb);
+          } else {
+            std::memset(wbuf + cc * kDecodeKb, 0, (e1 - e0) * sizeof(float));
+          }
+        }
+        for (int64_t r0 = 0; r0 < rows; r0 += 4) {
+          const float* xr = x32 + r0 * c.k_pad + e0;
+          for (int64_t cc = 0; cc < nc; cc += 2) {
+            // Column cc + 1 may be padding (zeros); its sums land in a spare slot when cc + 1 == nc.
+            float tile[4][2] = {};
+            const float* w0 = wbuf + cc * kDecodeKb;
+            const float* w1 = w0 + kDecodeKb;
+            const int64_t mr = rows - r0 < 4 ? rows - r0 : 4;
+            switch (mr) {
+              case 1: DotTile<1>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              case 2: DotTile<2>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              case 3: DotTile<3>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              default: DotTile<4>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
+            }
+            for (int64_t r = 0; r < mr; ++r) {
+              acc[(r0 + r) * ncols + (j0 - args.n0) + cc] += tile[r][0];
+              if (cc + 1 < nc) acc[(r0 + r) * ncols + (j0 - args.n0) + cc + 1] += tile[r][1];
+            }
+          }
+        }
+      }
+    }
+  }
+  const size_t out_size = args.out_dtype == DType::kFloat32 ? 4 : 2;
+  for (int64_t r = 0; r < rows; ++r) {
+    void* yr = static_cast<uint8_t*>(args.y) + (r * args.y_stride + args.n0) * out_size;
+    StoreRowOut(acc + r * ncols, args.bias, args.bias_dtype, static_cast<size_t>(args.n0),
+                static_cast<size_t>(ncols), yr, args.out_dtype);
+  }
+}
+
+}  // namespace
+
+void WqDecodeRunImpl(const WqRunArgs& args) {
+  const bool f16 = args.act_dtype == DType::kFloat16;
+  const int sel = (f16 ? 4 : 0) | (args.has_offset ? 2 : 0) | (args.int4 ? 1 : 0);
+  switch (sel) {
+    case 0: return DecodeImpl<false, false, false>(args);
+    case 1: return DecodeImpl<false, false, true>(args);
+    case 2: return DecodeImpl<false, true, false>(args);
+    case 3: return DecodeImpl<false, true, true>(args);
+    case 4: return DecodeImpl<true, false, false>(args);
+    case 5: return DecodeImpl<true, false, true>(args);
+    case 6: return DecodeImpl<true, true, false>(args);
+    default: return DecodeImpl<true, true, true>(args);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace mc2::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mc2::kernels {
+
+HWY_EXPORT(WqDecodeRunImpl);
+
+size_t WqDecodeScratchBytes(int64_t rows, int64_t k_pad, int64_t n) {
+  const int64_t rows_pad = (rows + 3) / 4 * 4;
+  const int64_t floats = rows_pad * k_pad + (rows * n + 15) / 16 * 16 + kDecodeCols * kDecodeKb;
+  return static_cast<size_t>(floats) * sizeof(float);
+}
+
+void WqDecodeRun(const WqRunArgs& args) { HWY_DYNAMIC_DISPATCH(WqDecodeRunImpl)(args); }
+
+}  // namespace mc2::kernels
+#endif  // HWY_ONCE

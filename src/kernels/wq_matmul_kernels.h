@@ -1,0 +1,43 @@
+// The per-target entry points of the weight-quantized matmul (dispatched with Highway) and the
+// scratch they need. Internal to wq_matmul*.cc; callers use wq_matmul.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.h"
+#include "kernels/wq_matmul.h"
+
+namespace mc2::kernels {
+
+// Decode: k-elements per packed chunk, and k per dequantized block of the multi-row path.
+inline constexpr int64_t kWqChunk = 32;
+inline constexpr int64_t kDecodeKb = 512;
+inline constexpr int64_t kDecodeCols = 4;  // columns dequantized together in the multi-row path
+
+// One call over rows [0, rows) of x / y (already offset to the range's first row) and columns
+// [n0, n1) (absolute).
+struct WqRunArgs {
+  const WqPackedWeights* packed = nullptr;
+  DType act_dtype = DType::kFloat16;
+  bool has_offset = false;
+  bool int4 = false;
+  const void* x = nullptr;
+  int64_t x_stride = 0;
+  int64_t rows = 0;
+  int64_t n0 = 0, n1 = 0;
+  const void* bias = nullptr;
+  DType bias_dtype = DType::kFloat32;
+  void* y = nullptr;
+  int64_t y_stride = 0;
+  DType out_dtype = DType::kFloat16;
+  uint8_t* scratch = nullptr;  // 64-byte aligned
+};
+
+size_t WqDecodeScratchBytes(int64_t rows, int64_t k_pad, int64_t n);
+size_t WqPrefillScratchBytes(int64_t rows, int64_t k);
+
+void WqDecodeRun(const WqRunArgs& args);
+void WqPrefillRun(const WqRunArgs& args);
+
+}  // namespace mc2::kernels

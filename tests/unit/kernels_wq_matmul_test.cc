@@ -1,0 +1,301 @@
+// Weight-quantized matmul: every compiled Highway target that this CPU supports, both regimes,
+// against the scalar reference (kernels/wq_matmul_reference.h), which is itself checked against the
+// golden model's antiquant rule (reference::AntiquantWeight).
+//
+// Tolerance (derived, not tuned). The kernel forms each product x * dequant(W) exactly in fp32
+// (11 x 11 or 8 x 8 significant bits fit in 24) and adds k products and the bias in fp32 in some
+// order; the classic bound for any order is |s_kernel - s_exact| <= gamma_{k+1} * S with
+// gamma_j = j u / (1 - j u), u = 2^-24 and S = sum |x * dequant(W)| + |bias|. Both results are then
+// rounded once to the output dtype, each off by at most half an ulp at the larger magnitude:
+//   |y - ref| <= gamma_{k+1} * S + ulp_out(max(|y|, |ref|)).
+// The dequantized weights themselves must be bit-identical (DequantIsBitExact).
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/float16.h"
+#include "core/tensor.h"
+#include "gtest/gtest.h"
+#include "hwy/highway.h"
+#include "hwy/targets.h"
+#include "kernels/wq_matmul.h"
+#include "kernels/wq_matmul_reference.h"
+#include "reference/common.h"
+
+namespace mc2::kernels {
+namespace {
+
+uint16_t ToAct(float v, DType t) { return t == DType::kFloat16 ? FloatToHalf(v) : FloatToBf16(v); }
+
+double OutValue(const std::vector<uint8_t>& y, DType t, int64_t i) {
+  if (t == DType::kFloat32) {
+    float f;
+    std::memcpy(&f, y.data() + i * 4, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, y.data() + i * 2, 2);
+  return t == DType::kFloat16 ? HalfToFloat(h) : Bf16ToFloat(h);
+}
+
+// One unit in the last place of `dtype` at magnitude |v|.
+double Ulp(double v, DType t) {
+  const int mant = t == DType::kFloat32 ? 23 : t == DType::kFloat16 ? 10 : 7;
+  const int emin = t == DType::kFloat16 ? -14 : -126;
+  const int e = v == 0 ? emin : std::max(emin, static_cast<int>(std::floor(std::log2(std::fabs(v)))));
+  return std::ldexp(1.0, e - mant);
+}
+
+struct Case {
+  std::string name;
+  WqMatmulDesc desc;
+  int64_t m = 1;
+  int64_t x_pad = 0;  // extra elements per x row (strided x)
+  bool bias = false;
+  DType bias_dtype = DType::kFloat32;
+};
+
+struct Data {
+  std::vector<uint8_t> weight;
+  std::vector<uint16_t> scale, offset, x, bias16;
+  std::vector<float> bias32;
+  WqWeightsView view;
+  WqMatmulArgs args;
+};
+
+Data MakeData(const Case& c, uint32_t seed) {
+  const WqMatmulDesc& d = c.desc;
+  std::mt19937 rng(seed);
+  Data data;
+  const bool nz = d.layout == WeightLayout::kNzKN || d.layout == WeightLayout::kNzNK;
+  const int64_t storage = nz ? (d.layout == WeightLayout::kNzKN ? NzLayout{d.k, d.n, 32}.StorageElements()
+                                                                : NzLayout{d.n, d.k, 32}.StorageElements())
+                             : d.k * d.n;
+  data.weight.assign(static_cast<size_t>(d.weight_dtype == DType::kInt4 ? (storage + 1) / 2 : storage) + 1, 0);
+  std::uniform_int_distribution<int> wdist(d.weight_dtype == DType::kInt4 ? -8 : -128,
+                                           d.weight_dtype == DType::kInt4 ? 7 : 127);
+  for (int64_t kk = 0; kk < d.k; ++kk) {
+    for (int64_t nn = 0; nn < d.n; ++nn) {
+      const int64_t idx = WqWeightIndex(d, kk, nn);
+      const int v = wdist(rng);
+      if (d.weight_dtype == DType::kInt4) {
+        PackInt4(data.weight.data(), idx, static_cast<int8_t>(v));
+      } else {
+        data.weight[idx] = static_cast<uint8_t>(static_cast<int8_t>(v));
+      }
+    }
+  }
+  const int64_t groups = d.scale_mode == ScaleMode::kPerGroup ? (d.k + d.group_size - 1) / d.group_size : 1;
+  const int64_t params = d.scale_mode == ScaleMode::kPerTensor ? 1 : groups * d.n;
+  std::uniform_real_distribution<float> sdist(0.001f, 0.05f), odist(-6.0f, 6.0f), xdist(-1.0f, 1.0f);
+  for (int64_t i = 0; i < params; ++i) data.scale.push_back(ToAct(sdist(rng), d.act_dtype));
+  for (int64_t i = 0; i < params; ++i) data.offset.push_back(ToAct(odist(rng), d.act_dtype));
+  const int64_t x_stride = d.k + c.x_pad;
+  data.x.resize(static_cast<size_t>(std::max<int64_t>(1, c.m * x_stride)));
+  for (auto& v : data.x) v = ToAct(xdist(rng), d.act_dtype);
+  for (int64_t i = 0; i < d.n; ++i) {
+    const float b = xdist(rng) * 4;
+    data.bias32.push_back(b);
+    data.bias16.push_back(ToAct(b, c.bias_dtype == DType::kFloat32 ? DType::kFloat16 : c.bias_dtype));
+  }
+  data.view.weight = data.weight.data();
+  data.view.scale = data.scale.data();
+  data.view.offset = d.has_offset ? data.offset.data() : nullptr;
+  data.args.x = data.x.data();
+  data.args.m = c.m;
+  data.args.x_stride = x_stride;
+  if (c.bias) {
+    data.args.bias = c.bias_dtype == DType::kFloat32 ? static_cast<const void*>(data.bias32.data())
+                                                       : static_cast<const void*>(data.bias16.data());
+    data.args.bias_dtype = c.bias_dtype;
+  }
+  return data;
+}
+
+size_t OutBytes(const WqMatmulDesc& d, int64_t m) {
+  return static_cast<size_t>(std::max<int64_t>(1, m * d.n)) * (d.out_dtype == DType::kFloat32 ? 4 : 2);
+}
+
+void RunAndCompare(const Case& c, MatmulRegime regime, int64_t n_tasks) {
+  WqMatmulDesc d = c.desc;
+  d.m_max = c.m;
+  d.regime = regime;
+  Data data = MakeData(c, 1234);
+  std::vector<uint8_t> ref(OutBytes(d, c.m)), y(OutBytes(d, c.m));
+  std::vector<double> abs_sum;
+  WqMatmulArgs ref_args = data.args;
+  ref_args.y = ref.data();
+  ASSERT_TRUE(WqMatmulReference(d, data.view, ref_args, &abs_sum).ok());
+  const double ku = static_cast<double>(d.k + 1) * std::ldexp(1.0, -24);
+  const double gamma = ku / (1 - ku);
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(c.name + " target " + hwy::TargetName(target) + " regime " + std::to_string(static_cast<int>(regime)) +
+                 " tasks " + std::to_string(n_tasks));
+    WqMatmulPlan plan;
+    Support support = Support::Yes();
+    ASSERT_TRUE(PlanWqMatmul(d, data.view, &plan, &support).ok());
+    ASSERT_TRUE(support.ok()) << support.reason();
+    std::fill(y.begin(), y.end(), 0xAB);
+    WqMatmulArgs args = data.args;
+    args.y = y.data();
+    const size_t slice = (plan.ScratchBytes(c.m) + 63) / 64 * 64;
+    std::vector<uint8_t> scratch(slice * n_tasks);
+    ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, n_tasks, scratch.data(), scratch.size()).ok());
+    int bad = 0;
+    for (int64_t i = 0; i < c.m * d.n && bad < 5; ++i) {
+      const double r = OutValue(ref, d.out_dtype, i), v = OutValue(y, d.out_dtype, i);
+      const double tol = gamma * abs_sum[i] + Ulp(std::max(std::fabs(r), std::fabs(v)), d.out_dtype);
+      if (!(std::fabs(v - r) <= tol)) {
+        ADD_FAILURE() << "element " << i << " (row " << i / d.n << ", col " << i % d.n << "): " << v << " vs ref " << r
+                      << " tol " << tol;
+        ++bad;
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+WqMatmulDesc Desc(DType act, DType w, WeightLayout layout, ScaleMode mode, int64_t group, bool off, DType out,
+                  int64_t k, int64_t n) {
+  WqMatmulDesc d;
+  d.act_dtype = act;
+  d.weight_dtype = w;
+  d.layout = layout;
+  d.scale_mode = mode;
+  d.group_size = group;
+  d.has_offset = off;
+  d.out_dtype = out;
+  d.k = k;
+  d.n = n;
+  return d;
+}
+
+std::vector<Case> Cases() {
+  using L = WeightLayout;
+  using S = ScaleMode;
+  const DType f16 = DType::kFloat16, bf16 = DType::kBFloat16, f32 = DType::kFloat32;
+  const DType i8 = DType::kInt8, i4 = DType::kInt4;
+  return {
+      {"i8 kn channel f16 m1", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 100, 37), 1, 0, false, f32},
+      {"i8 nk group64 bf16 off bias strided", Desc(bf16, i8, L::kNK, S::kPerGroup, 64, true, bf16, 200, 33), 3, 5, true,
+       f32},
+      {"i4 kn group32 f16 off f32out", Desc(f16, i4, L::kKN, S::kPerGroup, 32, true, f32, 130, 50), 16, 0, true, f16},
+      {"i4 nk tensor bf16 m1", Desc(bf16, i4, L::kNK, S::kPerTensor, 0, false, bf16, 64, 31), 1, 0, false, f32},
+      {"i4 nk group128 f16 off bias", Desc(f16, i4, L::kNK, S::kPerGroup, 128, true, f16, 300, 40), 5, 3, true, bf16},
+      {"i8 nz-kn channel f16", Desc(f16, i8, L::kNzKN, S::kPerChannel, 0, true, f16, 96, 70), 7, 0, false, f32},
+      {"i8 nz-nk group32 bf16", Desc(bf16, i8, L::kNzNK, S::kPerGroup, 32, false, bf16, 80, 45), 2, 0, true, bf16},
+      {"i8 kn group96 f16 prefill-size", Desc(f16, i8, L::kKN, S::kPerGroup, 96, true, f16, 290, 75), 40, 1, true, f32},
+      {"i4 kn channel bf16 prefill-size", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, true, bf16, 257, 26), 29, 0, false,
+       f32},
+      {"m0", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 64, 16), 0, 0, false, f32},
+      {"n0", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 64, 0), 3, 0, false, f32},
+      {"k0 bias", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 0, 9), 2, 0, true, f32},
+      {"k1", Desc(bf16, i4, L::kKN, S::kPerGroup, 32, true, f32, 1, 34), 2, 0, false, f32},
+  };
+}
+
+TEST(WqMatmulTest, AllTargetsBothRegimesAgainstReference) {
+  std::string names;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) names += std::string(hwy::TargetName(target)) + " ";
+  RecordProperty("targets", names);
+  std::printf("targets under test: %s\n", names.c_str());
+  for (const Case& c : Cases()) {
+    RunAndCompare(c, MatmulRegime::kDecode, 1);
+    RunAndCompare(c, MatmulRegime::kPrefill, 1);
+    RunAndCompare(c, MatmulRegime::kAuto, 3);
+  }
+}
+
+// With x = identity (m = k, fp32 output) every output is one dequantized weight: the kernels'
+// dequantization must equal the reference bit for bit.
+TEST(WqMatmulTest, DequantIsBitExact) {
+  for (DType act : {DType::kFloat16, DType::kBFloat16}) {
+    for (DType wt : {DType::kInt8, DType::kInt4}) {
+      for (bool off : {false, true}) {
+        Case c{"identity", Desc(act, wt, WeightLayout::kNK, ScaleMode::kPerGroup, 32, off, DType::kFloat32, 64, 48), 64,
+               0, false, DType::kFloat32};
+        Data data = MakeData(c, 99);
+        // Large scales and offsets push products into fp16's coarse and overflow ranges too.
+        for (size_t i = 0; i < data.scale.size(); ++i) {
+          data.scale[i] = ToAct(static_cast<float>(i % 7 == 0 ? 400.0 : 0.0123 * (1 + i % 13)), act);
+        }
+        for (int64_t i = 0; i < 64; ++i) {
+          for (int64_t j = 0; j < 64; ++j) data.x[i * 64 + j] = ToAct(i == j ? 1.0f : 0.0f, act);
+        }
+        for (MatmulRegime regime : {MatmulRegime::kDecode, MatmulRegime::kPrefill}) {
+          WqMatmulDesc d = c.desc;
+          d.m_max = 64;
+          d.regime = regime;
+          for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+            hwy::SetSupportedTargetsForTest(target);
+            WqMatmulPlan plan;
+            Support support = Support::Yes();
+            ASSERT_TRUE(PlanWqMatmul(d, data.view, &plan, &support).ok());
+            std::vector<float> y(64 * 48);
+            std::vector<uint8_t> scratch(plan.ScratchBytes(64));
+            WqMatmulArgs args = data.args;
+            args.y = y.data();
+            ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, 64, 0, 48}, scratch.data(), scratch.size()).ok());
+            for (int64_t kk = 0; kk < 64; ++kk) {
+              for (int64_t nn = 0; nn < 48; ++nn) {
+                const float want = WqAntiquantReference(WqWeightAt(d, data.view.weight, kk, nn),
+                                                        WqParamAt(d, data.view, data.view.scale, kk, nn),
+                                                        off ? WqParamAt(d, data.view, data.view.offset, kk, nn) : 0.0f, act);
+                const float got = y[kk * 48 + nn];
+                ASSERT_TRUE(std::memcmp(&want, &got, 4) == 0 || (std::isnan(want) && std::isnan(got)))
+                    << hwy::TargetName(target) << " k " << kk << " n " << nn << ": " << got << " vs " << want;
+              }
+            }
+          }
+          hwy::SetSupportedTargetsForTest(0);
+        }
+      }
+    }
+  }
+}
+
+// The kernels' scalar antiquant rule agrees with the golden model's.
+TEST(WqMatmulTest, ReferenceAntiquantMatchesGolden) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> sdist(-3.0f, 3.0f), odist(-40.0f, 40.0f);
+  for (DType act : {DType::kFloat16, DType::kBFloat16}) {
+    for (int trial = 0; trial < 64; ++trial) {
+      const float scale = static_cast<float>(RoundToDType(std::ldexp(sdist(rng), trial % 20 - 10), act));
+      const float offset = trial % 3 == 0 ? 0.0f : static_cast<float>(RoundToDType(odist(rng), act));
+      for (int w = -128; w <= 127; ++w) {
+        const double golden = reference::AntiquantWeight(w, scale, offset, act, reference::Mode::kCann);
+        const float mine = WqAntiquantReference(w, scale, offset, act);
+        ASSERT_EQ(static_cast<double>(mine), golden) << "w " << w << " scale " << scale << " offset " << offset;
+      }
+    }
+  }
+}
+
+TEST(WqMatmulTest, DeclinesWithReason) {
+  WqMatmulDesc d = Desc(DType::kFloat16, DType::kInt8, WeightLayout::kKN, ScaleMode::kPerGroup, 48, false,
+                        DType::kFloat16, 96, 32);
+  d.m_max = 1;
+  std::vector<uint8_t> w(96 * 32);
+  std::vector<uint16_t> s(2 * 32);
+  WqWeightsView view{w.data(), s.data(), nullptr};
+  WqMatmulPlan plan;
+  Support support = Support::Yes();
+  ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+  EXPECT_FALSE(support.ok());
+  EXPECT_NE(support.reason().find("48"), std::string::npos);
+  d.group_size = 32;
+  d.weight_dtype = DType::kInt4;
+  d.layout = WeightLayout::kNzKN;
+  ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+  EXPECT_FALSE(support.ok());
+  d.act_dtype = DType::kFloat32;
+  EXPECT_FALSE(PlanWqMatmul(d, view, &plan, &support).ok());
+}
+
+}  // namespace
+}  // namespace mc2::kernels
