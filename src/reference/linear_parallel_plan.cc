@@ -120,6 +120,9 @@ Status CheckTensorList(const LinearParallelInputs& in, const LinearParallelAttrs
 }
 
 Status CheckAddr(const char* name, const TensorView& v) {
+  for (int64_t d : v.dims) {
+    if (d < 0) return AtbError(atb::kInvalidTensorDim, name, ": dims ", v.dims.ToString(), " (no dim may be negative)");
+  }
   if (v.numel() > 0 && v.data == nullptr) {
     return AtbError(atb::kInvalidTensorAddr, name, ": ", v.dims.ToString(), " elements but no data");
   }

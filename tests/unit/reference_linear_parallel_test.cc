@@ -436,6 +436,12 @@ TEST(ReferenceLinearParallelTest, ValidationErrors) {
     auto ranks = base(pool, 1);
     ranks[0].input = pool.Nd(DType::kFloat16, {1, 1, 4, 8}, std::vector<double>(32, 1.0));
     ExpectLpError(ranks, attrs, atb::kInvalidTensorDim);
+    ranks = base(pool, 1);
+    ranks[0].input.dims = Dims{-4, 8};
+    ExpectLpError(ranks, attrs, atb::kInvalidTensorDim);
+    ranks = base(pool, 1);
+    ranks[0].input.data = nullptr;
+    ExpectLpError(ranks, attrs, atb::kInvalidTensorAddr);
   }
   {
     Pool pool;
