@@ -1,0 +1,199 @@
+// W8A8 micro-kernel, per SIMD target.
+//
+// Why int16 pairs and pmaddwd, not pmaddubsw: vpmaddubsw multiplies u8 x s8 and adds pairs into a
+// *saturating* int16; with full-range int8 on both sides (the sign trick turns x into |x| <= 128
+// and w into sign(w, x) in [-128, 127] ... but -(-128) wraps) or the +128 offset trick (255 * 127
+// * 2 = 64770 > 32767) the pair sum can saturate, so the int32 result would not be exact. vpmaddwd
+// on sign-extended int16 pairs cannot overflow (2 * 128 * 128 = 32768 fits int32), so it is exact
+// for every input; Highway exposes it as ReorderWidenMulAccumulate(int32 <- int16 x int16)
+// (vpmaddwd on x86, smlal on NEON, and the VNNI form where the target has it).
+//
+// Throughput: one vpmaddwd ymm is 16 MACs; Zen3 issues 2 per cycle (FP0/FP3 pipes) next to the
+// vpaddd, so the ceiling is 32 MACs = 64 ops/cycle, 2x fp32 FMA (32 flops/cycle; OpenBLAS sgemm
+// reaches ~98 GFLOP/s = its ceiling on one core). Target: >= 1.3x sgemm.
+//
+// Blocking: the register tile is MR rows x 16 columns of int32 (AVX2: 6 x 2 ymm = 12 accumulators
+// + 2 weight vectors + 1 broadcast = 15 of 16 registers; AVX-512: 12 x 1 zmm; 128-bit: 2 x 4).
+// Weights are packed at plan time as [panel of 16 columns][k/2][16][2] int16, so one k-pair of a
+// panel is one 64-byte line; the activations are packed per call as [MR rows][k/2] int32 words
+// holding the (x[2p], x[2p+1]) int16 pair, broadcast with one load. Loop order: panel outer, row
+// block inner, whole k per tile: a panel (k = 4096: 128 KiB) stays in L2 (512 KiB) while all row
+// blocks stream past it; there is no C round trip because each tile runs the whole k.
+#include <cstring>
+
+#include "core/float16.h"
+#include "kernels/w8a8_job.h"
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/w8a8_kernel.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/epilogue_round-inl.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace mc2::kernels::w8a8::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+using mc2::kernels::HWY_NAMESPACE::kElemBf16;
+using mc2::kernels::HWY_NAMESPACE::kElemF16;
+using mc2::kernels::HWY_NAMESPACE::kElemF32;
+using mc2::kernels::HWY_NAMESPACE::kRoundEven;
+using mc2::kernels::HWY_NAMESPACE::StoreFromF32;
+
+#if HWY_TARGET == HWY_SCALAR
+constexpr int kMR = 2;  // no vectors: a plain loop (the reference-like fallback target)
+#else
+using D32 = hn::CappedTag<int32_t, kPanelCols>;
+using D16 = hn::Repartition<int16_t, D32>;
+using DF = hn::Repartition<float, D32>;
+constexpr size_t kVecs = kPanelCols / hn::MaxLanes(D32());  // vectors per panel row
+constexpr int kMR = kVecs == 1 ? 12 : kVecs == 2 ? 6 : 2;
+#endif
+static_assert(kMR <= kMaxRowsPerTile && kMaxRowsPerTile % kMR == 0, "workspace sizing assumes this");
+
+int RowsPerTileImpl() { return kMR; }
+
+// Packs row blocks [b0, b1) of x as [k_pairs][kMR] int32 words of two int16; rows past m and the
+// odd-k tail are zero.
+void PackAImpl(const Job& job, int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    int32_t* dst = job.a_packed + b * job.k_pairs * kMR;
+    for (int r = 0; r < kMR; ++r) {
+      const int64_t row = b * kMR + r;
+      if (row >= job.m) {
+        for (int64_t p = 0; p < job.k_pairs; ++p) dst[p * kMR + r] = 0;
+        continue;
+      }
+      const int8_t* x = job.x + row * job.ldx;
+      const int64_t full = job.k / 2;
+      for (int64_t p = 0; p < full; ++p) {
+        const uint32_t lo = static_cast<uint16_t>(static_cast<int16_t>(x[2 * p]));
+        const uint32_t hi = static_cast<uint16_t>(static_cast<int16_t>(x[2 * p + 1]));
+        dst[p * kMR + r] = static_cast<int32_t>(lo | (hi << 16));
+      }
+      if (full < job.k_pairs) {
+        dst[full * kMR + r] = static_cast<int32_t>(static_cast<uint16_t>(static_cast<int16_t>(x[2 * full])));
+      }
+    }
+  }
+}
+
+#if HWY_TARGET == HWY_SCALAR
+template <int kOut>
+void Tile(const Job& job, int64_t block, int64_t panel) {
+  const int32_t* a = job.a_packed + block * job.k_pairs * kMR;
+  const int16_t* b = job.packed + panel * job.k_pairs * (2 * kPanelCols);
+  uint32_t acc[kMR][kPanelCols] = {};
+  for (int64_t p = 0; p < job.k_pairs; ++p) {
+    for (int r = 0; r < kMR; ++r) {
+      const uint32_t pair = static_cast<uint32_t>(a[p * kMR + r]);
+      const int32_t lo = static_cast<int16_t>(pair & 0xffffu), hi = static_cast<int16_t>(pair >> 16);
+      for (int c = 0; c < kPanelCols; ++c) {
+        const int16_t* w = b + (p * kPanelCols + c) * 2;
+        acc[r][c] += static_cast<uint32_t>(lo * w[0] + hi * w[1]);
+      }
+    }
+  }
+  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
+  for (int r = 0; r < kMR && row0 + r < job.m; ++r) {
+    for (int64_t c = 0; c < kPanelCols && col0 + c < job.n; ++c) {
+      const int32_t v = static_cast<int32_t>(acc[r][c] + static_cast<uint32_t>(job.bias[col0 + c]));
+      float f = static_cast<float>(v) * job.scale[col0 + c];
+      if (job.token_scale) f *= job.token_scale[row0 + r];
+      const int64_t o = (row0 + r) * job.ldo + col0 + c;
+      if constexpr (kOut == kElemF32) {
+        static_cast<float*>(job.out)[o] = f;
+      } else {
+        static_cast<uint16_t*>(job.out)[o] = kOut == kElemF16 ? FloatToHalf(f) : FloatToBf16(f);
+      }
+    }
+  }
+}
+#else
+template <int kOut>
+HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
+  const D32 d32;
+  const D16 d16;
+  const DF df;
+  using V32 = hn::Vec<D32>;
+  const size_t lanes = hn::Lanes(d32);
+  const int32_t* HWY_RESTRICT a = job.a_packed + block * job.k_pairs * kMR;
+  const int16_t* HWY_RESTRICT b = job.packed + panel * job.k_pairs * (2 * kPanelCols);
+  V32 acc0[kMR][kVecs], acc1[kMR][kVecs];
+#pragma GCC unroll 16
+  for (int r = 0; r < kMR; ++r) {
+#pragma GCC unroll 16
+    for (size_t v = 0; v < kVecs; ++v) acc0[r][v] = acc1[r][v] = hn::Zero(d32);
+  }
+  for (int64_t p = 0; p < job.k_pairs; ++p) {
+    hn::Vec<D16> w[kVecs];
+#pragma GCC unroll 16
+    for (size_t v = 0; v < kVecs; ++v) w[v] = hn::Load(d16, b + (p * kPanelCols + v * lanes) * 2);
+#pragma GCC unroll 16
+    for (int r = 0; r < kMR; ++r) {
+      const hn::Vec<D16> xa = hn::BitCast(d16, hn::Set(d32, a[p * kMR + r]));
+#pragma GCC unroll 16
+      for (size_t v = 0; v < kVecs; ++v) {
+        acc0[r][v] = hn::ReorderWidenMulAccumulate(d32, xa, w[v], acc0[r][v], acc1[r][v]);
+      }
+    }
+  }
+  // Dequantize and store the valid rows x cols of the tile.
+  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
+  const int rows = static_cast<int>(job.m - row0 < kMR ? job.m - row0 : kMR);
+  const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
+  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
+  char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
+#pragma GCC unroll 16
+  for (int r = 0; r < kMR; ++r) {
+    if (r >= rows) break;
+    alignas(64) char buf[kPanelCols * 4];
+    char* row_out = out + r * job.ldo * static_cast<int64_t>(eo);
+    char* dst = cols == kPanelCols ? row_out : buf;
+#pragma GCC unroll 16
+    for (size_t v = 0; v < kVecs; ++v) {
+      const V32 acc = hn::Add(hn::RearrangeToOddPlusEven(acc0[r][v], acc1[r][v]),
+                              hn::Load(d32, job.bias + col0 + v * lanes));
+      auto f = hn::Mul(hn::ConvertTo(df, acc), hn::Load(df, job.scale + col0 + v * lanes));
+      if (job.token_scale) f = hn::Mul(f, hn::Set(df, job.token_scale[row0 + r]));
+      StoreFromF32<kOut, kRoundEven>(df, f, dst + v * lanes * eo);
+    }
+    if (cols != kPanelCols) std::memcpy(row_out, buf, static_cast<size_t>(cols) * eo);
+  }
+}
+#endif  // HWY_TARGET == HWY_SCALAR
+
+template <int kOut>
+void ComputeT(const Job& job, int64_t b0, int64_t b1, int64_t p0, int64_t p1) {
+  for (int64_t panel = p0; panel < p1; ++panel) {
+    for (int64_t block = b0; block < b1; ++block) Tile<kOut>(job, block, panel);
+  }
+}
+
+void ComputeImpl(const Job& job, int64_t b0, int64_t b1, int64_t p0, int64_t p1) {
+  if (job.out_kind == kElemF16) return ComputeT<kElemF16>(job, b0, b1, p0, p1);
+  if (job.out_kind == kElemBf16) return ComputeT<kElemBf16>(job, b0, b1, p0, p1);
+  return ComputeT<kElemF32>(job, b0, b1, p0, p1);
+}
+
+const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
+
+}  // namespace mc2::kernels::w8a8::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace mc2::kernels::w8a8 {
+
+HWY_EXPORT(RowsPerTileImpl);
+HWY_EXPORT(PackAImpl);
+HWY_EXPORT(ComputeImpl);
+HWY_EXPORT(TargetNameImpl);
+
+int RowsPerTile() { return HWY_DYNAMIC_DISPATCH(RowsPerTileImpl)(); }
+void PackA(const Job& job, int64_t b0, int64_t b1) { HWY_DYNAMIC_DISPATCH(PackAImpl)(job, b0, b1); }
+void Compute(const Job& job, int64_t b0, int64_t b1, int64_t p0, int64_t p1) {
+  HWY_DYNAMIC_DISPATCH(ComputeImpl)(job, b0, b1, p0, p1);
+}
+const char* TargetName() { return HWY_DYNAMIC_DISPATCH(TargetNameImpl)(); }
+
+}  // namespace mc2::kernels::w8a8
+#endif  // HWY_ONCE
