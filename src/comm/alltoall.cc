@@ -126,7 +126,8 @@ Status Communicator::AllToAllVRound(const char* src, const int64_t* send_counts,
     if (sent != recv_counts[p]) {
       return Fail(HcclError(hccl::kEPara, "AllToAllV on ", name_, ": rank ", p, " sends ", sent,
                             " elements to rank ", rank_, " but recv_counts[", p, "] is ",
-                            recv_counts[p]));
+                            recv_counts[p]),
+                  p);
     }
     const size_t n = part(recv_counts[p]);
     if (n != 0) {

@@ -112,7 +112,7 @@ class Communicator {
   char* Slot(int peer, uint32_t step) const;
   Status WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t target, const char* op);
   Status CheckPeers(const char* op);
-  Status Fail(Status status);
+  Status Fail(Status status, int culprit);  // culprit: the rank to blame, or -1
   Status Precheck(const char* op, DType dtype, bool need_reduce, ReduceOp op_kind);
   void Wake(std::atomic<uint32_t>* word);
 

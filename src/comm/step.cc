@@ -86,37 +86,53 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
     if (now >= deadline) {
       return Fail(HcclError(hccl::kETimeout, op, " on ", name_, ": rank ", peer,
                             " did not arrive within ", options_.timeout_ms,
-                            " ms (MC2_COMM_TIMEOUT_MS)"));
+                            " ms (MC2_COMM_TIMEOUT_MS)"),
+                  peer);
     }
   }
 }
 
 Status Communicator::CheckPeers(const char* op) {
   if (!failed_.ok()) return failed_;
+  // A peer that failed cleanly exits afterwards, so a dead peer with its abort flag set is a
+  // consequence; the cause is a dead peer that never raised its flag, or the rank a flag names.
+  int failed_peer = -1;
   for (int p = 0; p < size_; ++p) {
     if (p == rank_) continue;
+    const uint32_t abort = controls_[static_cast<size_t>(p)]->abort.value.load(std::memory_order_acquire);
+    if (abort != 0) {
+      if (failed_peer < 0) failed_peer = p;
+      continue;
+    }
     Status alive = domain_->CheckAlive(members_[static_cast<size_t>(p)]);
     if (!alive.ok()) {
       return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": rank ", p, " (",
                             domain_->Describe(members_[static_cast<size_t>(p)]),
-                            ") is gone: ", alive.message()));
+                            ") is gone: ", alive.message()),
+                  p);
     }
   }
-  for (int p = 0; p < size_; ++p) {
-    if (p == rank_) continue;
-    if (controls_[static_cast<size_t>(p)]->abort.value.load(std::memory_order_acquire) != 0) {
-      return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": rank ", p,
-                            " failed and left the communicator"));
-    }
+  if (failed_peer >= 0) {
+    const uint32_t abort =
+        controls_[static_cast<size_t>(failed_peer)]->abort.value.load(std::memory_order_acquire);
+    const int culprit = static_cast<int>(abort) - 2;
+    std::string cause = culprit >= 0 && culprit < size_ && culprit != failed_peer
+                            ? StrCat(" because of rank ", culprit)
+                            : std::string();
+    return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": rank ", failed_peer,
+                          " failed and left the communicator", cause),
+                culprit >= 0 && culprit < size_ ? culprit : failed_peer);
   }
   return Status::Ok();
 }
 
-Status Communicator::Fail(Status status) {
+Status Communicator::Fail(Status status, int culprit) {
   if (failed_.ok()) {
     failed_ = std::move(status);
     ControlBlock* own = controls_[static_cast<size_t>(rank_)];
-    own->abort.value.store(1, std::memory_order_seq_cst);
+    // 1: failed for a reason of its own; 2 + r: because of rank r.
+    own->abort.value.store(culprit >= 0 ? static_cast<uint32_t>(culprit) + 2 : 1,
+                           std::memory_order_seq_cst);
     // Sleepers on our words re-check their peers when woken.
     FutexWakeAll(&own->step.value);
     for (SharedWord& s : own->signals) FutexWakeAll(&s.value);
