@@ -1,0 +1,120 @@
+// Shared pieces of the operators: workspace booking and the cross-rank argument check.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "comm/thread_transport.h"
+#include "ops/common/arg_digest.h"
+#include "ops/common/workspace.h"
+
+namespace mc2::ops {
+namespace {
+
+TEST(WorkspaceBookingTest, RegionsAreAlignedAndDisjoint) {
+  WorkspaceBooking b;
+  b.Book(1, 10);
+  b.Book(2, 100, 128);
+  b.Book(3, 0);
+  b.Book(4, 7, 8);
+  EXPECT_EQ(b.Bytes(2), 100u);
+  alignas(128) static char ws[512];
+  char* r1 = static_cast<char*>(b.Get(ws, 1));
+  char* r2 = static_cast<char*>(b.Get(ws, 2));
+  char* r4 = static_cast<char*>(b.Get(ws, 4));
+  EXPECT_EQ(r1, ws);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(r2) % 128, 0u);
+  EXPECT_GE(r2, r1 + 10);
+  EXPECT_GE(r4, r2 + 100);
+  EXPECT_EQ(b.Get(ws, 3), nullptr);   // zero bytes
+  EXPECT_EQ(b.Get(ws, 99), nullptr);  // never booked
+  EXPECT_EQ(b.total_bytes(), static_cast<size_t>(r4 + 7 - ws));
+  EXPECT_TRUE(WorkspaceBooking().empty());
+}
+
+// Runs `fn(rank, comm)` on `n` thread ranks and collects each rank's Status.
+template <typename Fn>
+std::vector<Status> OnRanks(int n, Fn fn) {
+  auto comms = comm::InitThreads(n);
+  EXPECT_TRUE(comms.ok()) << comms.status().ToString();
+  std::vector<Status> results(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] { results[r] = fn(r, *(*comms)[r]); });
+  }
+  for (auto& t : threads) t.join();
+  return results;
+}
+
+ArgDigest MakeDigest(int64_t n, std::optional<TensorView> bias, double eps) {
+  ArgDigest d;
+  d.AddTensor("x2", TensorView::Contiguous(nullptr, DType::kInt8, {256, n}));
+  d.AddTensor("bias", bias, /*per_rank_optional=*/true);
+  d.AddDouble("epsilon", eps);
+  d.AddInt("antiquantGroupSize", 0);
+  return d;
+}
+
+TEST(ArgDigestTest, AgreeingRanksPass) {
+  auto results = OnRanks(3, [](int r, comm::Communicator& c) {
+    // Bias on rank 0 only, as CANN's callers pass it: allowed.
+    std::optional<TensorView> bias;
+    if (r == 0) bias = TensorView::Contiguous(nullptr, DType::kFloat16, {128});
+    return ExchangeAndCheck(c, MakeDigest(128, bias, 1e-6), Status::Ok(), ErrorSpace::kAclnn,
+                            aclnn::kErrParamInvalid);
+  });
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+}
+
+TEST(ArgDigestTest, DisagreementFailsEveryRankNamingParameterAndRanks) {
+  auto results = OnRanks(3, [](int r, comm::Communicator& c) {
+    return ExchangeAndCheck(c, MakeDigest(r == 2 ? 64 : 128, std::nullopt, 1e-6), Status::Ok(),
+                            ErrorSpace::kAclnn, aclnn::kErrParamInvalid);
+  });
+  for (const Status& s : results) {
+    EXPECT_EQ(s.code(), 161002);
+    EXPECT_EQ(s.message(),
+              "x2: ranks disagree: rank 0 has (256, 128) int8 ND, rank 2 has (256, 64) int8 ND (every rank must pass "
+              "the same shapes, dtypes and attributes)");
+  }
+}
+
+TEST(ArgDigestTest, OptionalTensorsStillCompareShapes) {
+  auto results = OnRanks(2, [](int r, comm::Communicator& c) {
+    std::optional<TensorView> bias = TensorView::Contiguous(nullptr, DType::kFloat16, {r == 0 ? 128 : 64});
+    return ExchangeAndCheck(c, MakeDigest(128, bias, 1e-6), Status::Ok(), ErrorSpace::kAtb, atb::kInvalidParam);
+  });
+  for (const Status& s : results) {
+    EXPECT_EQ(s.space(), ErrorSpace::kAtb);
+    EXPECT_EQ(s.code(), atb::kInvalidParam);
+    EXPECT_NE(s.message().find("bias: ranks disagree"), std::string::npos) << s.message();
+  }
+}
+
+TEST(ArgDigestTest, AttributeDisagreement) {
+  auto results = OnRanks(2, [](int r, comm::Communicator& c) {
+    return ExchangeAndCheck(c, MakeDigest(128, std::nullopt, r == 0 ? 1e-6 : 1e-5), Status::Ok(), ErrorSpace::kAclnn,
+                            aclnn::kErrParamInvalid);
+  });
+  for (const Status& s : results) EXPECT_NE(s.message().find("epsilon: ranks disagree: rank 0 has 1e-06, rank 1 has 1e-05"),
+                                            std::string::npos)
+      << s.message();
+}
+
+TEST(ArgDigestTest, ARankThatRejectedItsArgumentsIsNamedByItsPeers) {
+  auto results = OnRanks(3, [](int r, comm::Communicator& c) {
+    Status local = r == 1 ? AclnnError(aclnn::kErrInnerTiling, "epsilon: is 2 but must be in (0, 1)") : Status::Ok();
+    return ExchangeAndCheck(c, MakeDigest(128, std::nullopt, 1e-6), local, ErrorSpace::kAclnn,
+                            aclnn::kErrParamInvalid);
+  });
+  EXPECT_EQ(results[1].code(), 561002);  // its own error, unchanged
+  EXPECT_EQ(results[1].message(), "epsilon: is 2 but must be in (0, 1)");
+  for (int r : {0, 2}) {
+    EXPECT_EQ(results[r].code(), 161002);
+    EXPECT_EQ(results[r].message(),
+              "rank 1 rejected its arguments with 561002 (ACLNN_ERR_INNER_TILING_ERROR); see that rank's error for the "
+              "reason");
+  }
+}
+
+}  // namespace
+}  // namespace mc2::ops
