@@ -40,8 +40,11 @@ CommOptions CommOptions::FromEnv() {
   if (slot >= 65536 && slot <= (int64_t{1} << 30)) o.slot_bytes = static_cast<size_t>(slot) & ~size_t{63};
   const int64_t oneshot = EnvInt("MC2_COMM_ONESHOT_MAX", static_cast<int64_t>(o.oneshot_max_bytes));
   if (oneshot >= 0) o.oneshot_max_bytes = static_cast<size_t>(oneshot);
-  const int64_t symm = EnvInt("MC2_COMM_SYMM_BYTES", 0);
-  if (symm > 0 && symm <= (int64_t{1} << 34)) o.symmetric_bytes = static_cast<size_t>(symm);
+  // HCCL sizes its communication buffer with HCCL_BUFFSIZE (MiB); honour it, then our own variable.
+  const int64_t hccl_mib = EnvInt("HCCL_BUFFSIZE", 0);
+  if (hccl_mib > 0 && hccl_mib <= (int64_t{1} << 14)) o.symmetric_bytes = static_cast<size_t>(hccl_mib) << 20;
+  const int64_t symm = EnvInt("MC2_COMM_SYMM_BYTES", -1);
+  if (symm >= 0 && symm <= (int64_t{1} << 34)) o.symmetric_bytes = static_cast<size_t>(symm) & ~size_t{63};
   return o;
 }
 
