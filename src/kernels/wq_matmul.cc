@@ -78,20 +78,22 @@ Status PackWeights(const WqMatmulDesc& d, const WqWeightsView& w, MatmulRegime r
     p->group = p->k_pad > kWqChunk ? p->k_pad : kWqChunk;
     p->groups = 1;
   }
-  const int64_t storage_n = decode ? p->k_pad : p->n_pad;  // contiguous dim of the packed layout
-  const int64_t outer = decode ? d.n : d.k;
-  const int64_t row_bytes = int4 ? storage_n / 2 : storage_n;
-  p->data.assign(static_cast<size_t>(outer * row_bytes), 0);
-  for (int64_t o = 0; o < outer; ++o) {
-    uint8_t* row = p->data.data() + o * row_bytes;
-    const int64_t inner = decode ? d.k : d.n;
-    for (int64_t i = 0; i < inner; ++i) {
-      const int v = decode ? WqWeightAt(d, w.weight, i, o) : WqWeightAt(d, w.weight, o, i);
+  // Both layouts are sequences of 32-element chunks (32 bytes int8, 16 bytes int4 with elements
+  // 0..15 in the low nibbles). Decode: chunk (nn, kk / 32) holds W[kk .. kk+32, nn], row-major
+  // over (n, k_pad / 32). Prefill: chunk (nn / 32, kk) holds W[kk, nn .. nn+32], ordered
+  // [n_pad / 32][k].
+  const int64_t chunk_bytes = int4 ? kWqChunk / 2 : kWqChunk;
+  p->data.assign(static_cast<size_t>((decode ? d.n * (p->k_pad / kWqChunk) : (p->n_pad / kWqChunk) * d.k) * chunk_bytes), 0);
+  for (int64_t kk = 0; kk < d.k; ++kk) {
+    for (int64_t nn = 0; nn < d.n; ++nn) {
+      const int64_t chunk = decode ? nn * (p->k_pad / kWqChunk) + kk / kWqChunk : (nn / kWqChunk) * d.k + kk;
+      const int64_t e = decode ? kk % kWqChunk : nn % kWqChunk;
+      uint8_t* base = p->data.data() + chunk * chunk_bytes;
+      const int v = WqWeightAt(d, w.weight, kk, nn);
       if (int4) {
-        const int64_t e = i % kWqChunk;
-        PutNibble(row, (i / kWqChunk) * 16 + e % 16, e >= 16, v);
+        PutNibble(base, e % 16, e >= 16, v);
       } else {
-        row[i] = static_cast<uint8_t>(static_cast<int8_t>(v));
+        base[e] = static_cast<uint8_t>(static_cast<int8_t>(v));
       }
     }
   }

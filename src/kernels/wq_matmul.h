@@ -62,7 +62,7 @@ struct WqPackedWeights {
   int64_t k_pad = 0, n_pad = 0;  // decode pads k to 32, prefill pads n to 32
   int64_t group = 0;             // group length along k (k itself for per tensor / channel)
   int64_t groups = 0;
-  std::vector<uint8_t> data;     // int8, or int4 in 32-element chunks (low nibbles 0..15)
+  std::vector<uint8_t> data;     // 32-element chunks (see PackWeights in wq_matmul.cc)
   std::vector<float> scale;      // decode: (n, groups); prefill: (groups, n_pad)
   std::vector<float> offset;     // same shape, empty without offset
 };

@@ -15,11 +15,13 @@
 // that arithmetic, not by memory, at ~4-5 elements per cycle (docs/kernels.md has the measured
 // figures). Four independent accumulators hide the FMA latency.
 //
-// For 2 <= m <= 16 a block of 512 k-values of 4 columns is dequantized once into an L1 buffer
+// For 2 <= m <= 16 a block of 256 k-values of 8 columns is dequantized once into an L1 buffer
 // (8 KiB) and reused by every row through a 4-row x 2-column register tile (8 accumulators, 6 loads
-// per 8 FMAs). Its cost is m * 2 flops per weight on 2 FMA pipes: at m = 16 this is ~5.4 ms for
-// 4096 x 4096 (99 GFLOP/s peak), so m = 16 cannot be within 1.5x of the bandwidth-bound m = 1
-// time on this core; it is within ~1.2x of the FMA peak plus one dequantization pass.
+// per 8 FMAs); the matching block of x (16 rows x 256 fp32 = 16 KiB) stays in L1 beside it (with
+// 512 k-values the x block alone filled L1 and the tile ran from L2 at ~1/3 the speed). Its cost
+// is m * 2 flops per weight on 2 FMA pipes: at m = 16 this is ~5.4 ms for 4096 x 4096 at the
+// 99 GFLOP/s peak, so m = 16 cannot be within 1.5x of the bandwidth-bound m = 1 time (0.7 ms
+// int8) on this core with fp32 FMAs; the target is the FMA peak plus one dequantization pass.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/wq_matmul_decode.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -49,50 +51,56 @@ HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) {
   return LoadWeights<false>(df, row + e, 0);
 }
 
+// Dequantizes one 32-element chunk and hands each vector to `sink(v, d)`. The loop over the
+// 32 / N vectors is fully unrolled so the int4 nibble half of each vector is a constant.
+template <bool kF16, bool kOff, bool kInt4, class Sink>
+HWY_INLINE void ForChunk(DF df, const uint8_t* chunk, VF s, VF o, const Sink& sink) {
+  const size_t N = hn::Lanes(df);
+#pragma GCC unroll 32
+  for (size_t v = 0; v < static_cast<size_t>(kWqChunk) / N; ++v) {
+    sink(v, Antiquant<kF16, kOff>(df, LoadWeights<kInt4>(df, chunk, v * N), s, o));
+  }
+}
+
 // One output: sum over k of x[k] * dequant(W[k, j]).
 template <bool kF16, bool kOff, bool kInt4>
 HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
   const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const size_t N = hn::Lanes(df);
+  constexpr int64_t kChunkBytes = kInt4 ? kWqChunk / 2 : kWqChunk;
   const uint8_t* row = c.data + j * c.row_bytes;
   const float* sc = c.scale + j * c.groups;
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
-  VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
-  const int64_t k_full = c.k / kWqChunk * kWqChunk;
+  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
+  const int64_t full_chunks = c.k / kWqChunk;
+  const int64_t group_chunks = c.group / kWqChunk;
   for (int64_t g = 0; g < c.groups; ++g) {
     const VF s = hn::Set(df, sc[g]);
     const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
-    int64_t e = g * c.group;
-    const int64_t e_end = e + c.group < k_full ? e + c.group : k_full;
-    for (; e + 4 * N <= e_end; e += 4 * N) {
-      const VF d0 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
-      const VF d1 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + N), s, o);
-      const VF d2 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + 2 * N), s, o);
-      const VF d3 = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + 3 * N), s, o);
-      acc0 = hn::MulAdd(hn::LoadU(df, x + e), d0, acc0);
-      acc1 = hn::MulAdd(hn::LoadU(df, x + e + N), d1, acc1);
-      acc2 = hn::MulAdd(hn::LoadU(df, x + e + 2 * N), d2, acc2);
-      acc3 = hn::MulAdd(hn::LoadU(df, x + e + 3 * N), d3, acc3);
-    }
-    for (; e < e_end; e += N) {
-      const VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
-      acc0 = hn::MulAdd(hn::LoadU(df, x + e), d, acc0);
+    const int64_t ch0 = g * group_chunks;
+    const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
+    for (int64_t ch = ch0; ch < ch1; ++ch) {
+      const float* xp = x + ch * kWqChunk;
+      ForChunk<kF16, kOff, kInt4>(df, row + ch * kChunkBytes, s, o, [&](size_t v, VF d) HWY_ATTR {
+        acc[v & 3] = hn::MulAdd(hn::LoadU(df, xp + v * N), d, acc[v & 3]);
+      });
     }
   }
   // The partial last chunk: lanes beyond k are zeroed so a non-finite dequantized padding value
   // cannot reach the sum.
-  if (k_full < c.k) {
-    const int64_t g = k_full / c.group;
+  if (full_chunks * kWqChunk < c.k) {
+    const int64_t e0 = full_chunks * kWqChunk;
+    const int64_t g = e0 / c.group;
     const VF s = hn::Set(df, sc[g]);
     const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
-    for (int64_t e = k_full; e < c.k_pad; e += N) {
+    for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
       const int64_t valid = c.k > e ? c.k - e : 0;
       VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
       d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
-      acc1 = hn::MulAdd(hn::LoadU(df, x + e), d, acc1);
+      acc[1] = hn::MulAdd(hn::LoadU(df, x + e), d, acc[1]);
     }
   }
-  const VF sum = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+  const VF sum = hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]));
   return hn::GetLane(hn::SumOfLanes(df, sum));
 }
 
@@ -100,43 +108,75 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
 template <bool kF16, bool kOff, bool kInt4>
 HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
   const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const size_t N = hn::Lanes(df);
+  constexpr int64_t kChunkBytes = kInt4 ? kWqChunk / 2 : kWqChunk;
   const uint8_t* row = c.data + j * c.row_bytes;
   const float* sc = c.scale + j * c.groups;
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
-  for (int64_t e = e0; e < e1;) {
-    const int64_t g = e / c.group;
-    const int64_t g_end = (g + 1) * c.group < e1 ? (g + 1) * c.group : e1;
-    const VF s = hn::Set(df, sc[g]);
-    const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
-    for (; e < g_end; e += N) {
-      VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
-      if (e + N > c.k) d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(c.k > e ? c.k - e : 0)), d);
-      hn::Store(d, df, dst + (e - e0));
+  int64_t g = e0 / c.group;  // one division per call; group boundaries are then tracked
+  int64_t g_end = (g + 1) * c.group;
+  VF s = hn::Set(df, sc[g]);
+  VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+  for (int64_t e = e0; e < e1; e += kWqChunk) {
+    if (e >= g_end) {
+      ++g;
+      g_end += c.group;
+      s = hn::Set(df, sc[g]);
+      if constexpr (kOff) o = hn::Set(df, of[g]);
+    }
+    float* out = dst + (e - e0);
+    if (e + kWqChunk <= c.k) {
+      ForChunk<kF16, kOff, kInt4>(df, row + (e / kWqChunk) * kChunkBytes, s, o,
+                                  [&](size_t v, VF d) HWY_ATTR { hn::Store(d, df, out + v * N); });
+      continue;
+    }
+    for (int64_t i = 0; i < kWqChunk; i += static_cast<int64_t>(N)) {
+      const int64_t valid = c.k > e + i ? c.k - e - i : 0;
+      VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + i), s, o);
+      hn::Store(hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d), df, out + i);
     }
   }
 }
 
-// out[r][c] += dot(x row r, w column c) over `len` elements, for MR rows and 2 columns.
+// out[r][c] += dot(x row r, w column c) over `len` elements, for MR (1..4) rows and 2 columns.
+// Written out by hand: GCC keeps an array-of-vectors tile in memory when MR is 4.
 template <size_t MR>
 HWY_INLINE void DotTile(const float* HWY_RESTRICT x, int64_t ldx, const float* HWY_RESTRICT w0,
                         const float* HWY_RESTRICT w1, int64_t len, float* out, int64_t ldo) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  VF a[MR][2];
-  for (size_t r = 0; r < MR; ++r) a[r][0] = a[r][1] = hn::Zero(df);
+  VF a00 = hn::Zero(df), a01 = hn::Zero(df), a10 = hn::Zero(df), a11 = hn::Zero(df);
+  VF a20 = hn::Zero(df), a21 = hn::Zero(df), a30 = hn::Zero(df), a31 = hn::Zero(df);
+  const float* x0 = x;
+  const float* x1 = x + ldx;
+  const float* x2 = x + 2 * ldx;
+  const float* x3 = x + 3 * ldx;
   for (int64_t p = 0; p < len; p += N) {
     const VF b0 = hn::Load(df, w0 + p);
     const VF b1 = hn::Load(df, w1 + p);
-    for (size_t r = 0; r < MR; ++r) {
-      const VF xv = hn::LoadU(df, x + r * ldx + p);
-      a[r][0] = hn::MulAdd(xv, b0, a[r][0]);
-      a[r][1] = hn::MulAdd(xv, b1, a[r][1]);
+    VF xv = hn::LoadU(df, x0 + p);
+    a00 = hn::MulAdd(xv, b0, a00);
+    a01 = hn::MulAdd(xv, b1, a01);
+    if constexpr (MR > 1) {
+      xv = hn::LoadU(df, x1 + p);
+      a10 = hn::MulAdd(xv, b0, a10);
+      a11 = hn::MulAdd(xv, b1, a11);
+    }
+    if constexpr (MR > 2) {
+      xv = hn::LoadU(df, x2 + p);
+      a20 = hn::MulAdd(xv, b0, a20);
+      a21 = hn::MulAdd(xv, b1, a21);
+    }
+    if constexpr (MR > 3) {
+      xv = hn::LoadU(df, x3 + p);
+      a30 = hn::MulAdd(xv, b0, a30);
+      a31 = hn::MulAdd(xv, b1, a31);
     }
   }
+  const VF acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
   for (size_t r = 0; r < MR; ++r) {
-    out[r * ldo] += hn::GetLane(hn::SumOfLanes(df, a[r][0]));
-    out[r * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a[r][1]));
+    out[r * ldo] += hn::GetLane(hn::SumOfLanes(df, acc[r][0]));
+    out[r * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, acc[r][1]));
   }
 }
 
@@ -149,17 +189,20 @@ void DecodeImpl(const WqRunArgs& args) {
   const int64_t rows_pad = (rows + 3) / 4 * 4;
   const int64_t ncols = args.n1 - args.n0;
   float* x32 = reinterpret_cast<float*>(args.scratch);
-  float* acc = x32 + rows_pad * c.k_pad;
+  // Rows of x are 16 floats longer than k_pad: a stride of a multiple of 4 KiB would put every row
+  // of a tile in the same L1 sets (measured: m = 16 ran at 40% of its speed with a 16 KiB stride).
+  const int64_t ldx = XStride(c.k_pad);
+  float* acc = x32 + rows_pad * ldx;
   float* wbuf = acc + (rows * ncols + 15) / 16 * 16;
   const size_t esize = 2;
   for (int64_t r = 0; r < rows_pad; ++r) {
-    float* xr = x32 + r * c.k_pad;
+    float* xr = x32 + r * ldx;
     if (r < rows) {
       RowToF32(static_cast<const uint8_t*>(args.x) + r * args.x_stride * esize, args.act_dtype,
                static_cast<size_t>(c.k), xr);
-      std::memset(xr + c.k, 0, (c.k_pad - c.k) * sizeof(float));
+      std::memset(xr + c.k, 0, (ldx - c.k) * sizeof(float));
     } else {
-      std::memset(xr, 0, c.k_pad * sizeof(float));
+      std::memset(xr, 0, ldx * sizeof(float));
     }
   }
   if (rows == 1) {
@@ -178,7 +221,7 @@ void DecodeImpl(const WqRunArgs& args) {
           }
         }
         for (int64_t r0 = 0; r0 < rows; r0 += 4) {
-          const float* xr = x32 + r0 * c.k_pad + e0;
+          const float* xr = x32 + r0 * ldx + e0;
           for (int64_t cc = 0; cc < nc; cc += 2) {
             // Column cc + 1 may be padding (zeros); its sums land in a spare slot when cc + 1 == nc.
             float tile[4][2] = {};
@@ -186,10 +229,10 @@ void DecodeImpl(const WqRunArgs& args) {
             const float* w1 = w0 + kDecodeKb;
             const int64_t mr = rows - r0 < 4 ? rows - r0 : 4;
             switch (mr) {
-              case 1: DotTile<1>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
-              case 2: DotTile<2>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
-              case 3: DotTile<3>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
-              default: DotTile<4>(xr, c.k_pad, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              case 1: DotTile<1>(xr, ldx, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              case 2: DotTile<2>(xr, ldx, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              case 3: DotTile<3>(xr, ldx, w0, w1, e1 - e0, &tile[0][0], 2); break;
+              default: DotTile<4>(xr, ldx, w0, w1, e1 - e0, &tile[0][0], 2); break;
             }
             for (int64_t r = 0; r < mr; ++r) {
               acc[(r0 + r) * ncols + (j0 - args.n0) + cc] += tile[r][0];
@@ -236,7 +279,7 @@ HWY_EXPORT(WqDecodeRunImpl);
 
 size_t WqDecodeScratchBytes(int64_t rows, int64_t k_pad, int64_t n) {
   const int64_t rows_pad = (rows + 3) / 4 * 4;
-  const int64_t floats = rows_pad * k_pad + (rows * n + 15) / 16 * 16 + kDecodeCols * kDecodeKb;
+  const int64_t floats = rows_pad * XStride(k_pad) + (rows * n + 15) / 16 * 16 + kDecodeCols * kDecodeKb;
   return static_cast<size_t>(floats) * sizeof(float);
 }
 

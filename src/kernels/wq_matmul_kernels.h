@@ -12,8 +12,12 @@ namespace mc2::kernels {
 
 // Decode: k-elements per packed chunk, and k per dequantized block of the multi-row path.
 inline constexpr int64_t kWqChunk = 32;
-inline constexpr int64_t kDecodeKb = 512;
-inline constexpr int64_t kDecodeCols = 4;  // columns dequantized together in the multi-row path
+// Multi-row decode: k per dequantized block and columns dequantized together. A block of x
+// (16 rows x 256 x 4 B = 16 KiB) and of W (8 x 256 x 4 B = 8 KiB) fit L1 together.
+inline constexpr int64_t kDecodeKb = 256;
+inline constexpr int64_t kDecodeCols = 8;
+// Row stride of the fp32 copy of x in the decode scratch.
+inline int64_t XStride(int64_t k_pad) { return k_pad + 16; }
 
 // One call over rows [0, rows) of x / y (already offset to the range's first row) and columns
 // [n0, n1) (absolute).
