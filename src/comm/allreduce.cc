@@ -41,6 +41,7 @@ Status Communicator::AllReduce(const void* src, void* dst, size_t count, DType d
     return HcclError(hccl::kEPtr, "AllReduce: ", src == nullptr ? "src" : "dst",
                      " is null with count ", count);
   }
+  if (inter_) return HierAllReduce(src, dst, count, dtype, op);
   const size_t elem = CommElementBytes(dtype);
   if (size_ == 1) {
     if (src != dst) std::memmove(dst, src, count * elem);

@@ -10,6 +10,7 @@
 // knows only the counts it sends and receives.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "comm/communicator.h"
 
@@ -27,6 +28,12 @@ Status Communicator::AllToAll(const void* src, void* dst, size_t count, DType dt
   }
   const size_t elem = CommElementBytes(dtype);
   const size_t block = count * elem;
+  if (inter_) {
+    const std::vector<int64_t> counts(static_cast<size_t>(size_), static_cast<int64_t>(count));
+    std::vector<int64_t> displs(static_cast<size_t>(size_));
+    for (int p = 0; p < size_; ++p) displs[static_cast<size_t>(p)] = static_cast<int64_t>(count) * p;
+    return inter_->AllToAllV(src, counts.data(), displs.data(), dst, counts.data(), displs.data(), elem);
+  }
   const char* s = static_cast<const char*>(src);
   char* d = static_cast<char*>(dst);
   const size_t window = std::max<size_t>(1, options_.slot_bytes / static_cast<size_t>(size_) / elem) * elem;
@@ -73,6 +80,10 @@ Status Communicator::AllToAllV(const void* src, std::span<const int64_t> send_co
   const size_t elem = CommElementBytes(dtype);
   if (longest > 0 && (src == nullptr || dst == nullptr)) {
     return HcclError(hccl::kEPtr, "AllToAllV: ", src == nullptr ? "src" : "dst", " is null");
+  }
+  if (inter_) {
+    return inter_->AllToAllV(src, send_counts.data(), send_displs.data(), dst, recv_counts.data(),
+                             recv_displs.data(), elem);
   }
   if (size_ == 1) {
     if (send_counts[0] != recv_counts[0]) {

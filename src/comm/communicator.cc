@@ -71,7 +71,7 @@ StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::shared_ptr<Dom
 
 Communicator::~Communicator() {
   const size_t bytes = SegmentBytes(options_);
-  for (int i = 0; i < size_; ++i) {
+  for (int i = 0; i < static_cast<int>(bases_.size()); ++i) {
     if (i != rank_ && bases_[static_cast<size_t>(i)] != nullptr) {
       domain_->Unmap(members_[static_cast<size_t>(i)], bases_[static_cast<size_t>(i)], bytes);
     }
@@ -80,6 +80,10 @@ Communicator::~Communicator() {
 
 char* Communicator::SymmetricBuffer(int peer) const {
   if (peer < 0 || peer >= size_ || options_.symmetric_bytes == 0) return nullptr;
+  if (inter_) {
+    const int local = inter_->LocalRankOf(peer);
+    return local < 0 ? nullptr : local_->SymmetricBuffer(local);
+  }
   return bases_[static_cast<size_t>(peer)] + kControlBytes + 2 * options_.slot_bytes;
 }
 
@@ -89,6 +93,7 @@ Status Communicator::Signal(int segment, uint32_t seq) {
     return HcclError(hccl::kEPara, "Signal: segment is ", segment, " (must be in [0, ",
                      kMaxSignals, "))");
   }
+  if (inter_) return local_->Signal(segment, seq);
   std::atomic<uint32_t>& word = controls_[static_cast<size_t>(rank_)]->signals[segment].value;
   word.store(seq, std::memory_order_seq_cst);
   Wake(&word);
@@ -103,6 +108,14 @@ Status Communicator::WaitSignal(int peer, int segment, uint32_t seq) {
   if (segment < 0 || segment >= kMaxSignals) {
     return HcclError(hccl::kEPara, "WaitSignal: segment is ", segment, " (must be in [0, ",
                      kMaxSignals, "))");
+  }
+  if (inter_) {
+    const int local = inter_->LocalRankOf(peer);
+    if (local < 0) {
+      return HcclError(hccl::kENotSupport, "WaitSignal: rank ", peer,
+                       " is on another machine (signals work between ranks of one machine)");
+    }
+    return local_->WaitSignal(local, segment, seq);
   }
   return WaitWord(peer, &controls_[static_cast<size_t>(peer)]->signals[segment].value, seq,
                   "WaitSignal");
@@ -125,6 +138,7 @@ uint64_t HashRanks(const std::vector<int>& ranks) {
 
 StatusOr<std::unique_ptr<Communicator>> Communicator::CreateSub(const std::vector<int>& ranks) {
   if (!failed_.ok()) return failed_;
+  if (inter_) return inter_->CreateSub(ranks, options_);
   const bool member = !ranks.empty();
   std::string problem;
   if (member) {

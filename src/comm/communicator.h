@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "comm/domain.h"
+#include "comm/inter_node.h"
 #include "comm/options.h"
 #include "comm/reduce.h"
 #include "comm/wait.h"
@@ -50,6 +51,12 @@ class Communicator {
                                                         Segment own, const CommOptions& options,
                                                         std::string name);
   static size_t SegmentBytes(const CommOptions& options);
+  // A communicator over several machines: `local` is this machine's shared-memory communicator,
+  // `inter` moves data between machines (hierarchical.cc).
+  static std::unique_ptr<Communicator> CreateHierarchical(std::shared_ptr<InterNode> inter,
+                                                          std::unique_ptr<Communicator> local,
+                                                          const CommOptions& options,
+                                                          std::string name);
 
   ~Communicator();
   Communicator(const Communicator&) = delete;
@@ -58,7 +65,7 @@ class Communicator {
   int rank() const { return rank_; }
   int world_size() const { return size_; }
   const std::string& name() const { return name_; }
-  const char* transport() const { return domain_->kind(); }
+  const char* transport() const { return inter_ ? "mpi" : domain_->kind(); }
   const CommOptions& options() const { return options_; }
   // Ok while usable; the first error otherwise.
   const Status& health() const { return failed_; }
@@ -91,7 +98,8 @@ class Communicator {
   StatusOr<std::unique_ptr<Communicator>> CreateSub(const std::vector<int>& ranks);
 
   // Symmetric memory: every rank's buffer of options().symmetric_bytes, readable and writable by
-  // all members, with per-segment ready flags. Signal publishes `seq` on this rank's flag
+  // all members on the same machine (null for a peer on another machine), with per-segment ready
+  // flags. Signal publishes `seq` on this rank's flag
   // `segment` (release); WaitSignal waits until `peer`'s flag reached `seq` (rolling compare).
   char* SymmetricBuffer(int peer) const;
   size_t symmetric_bytes() const { return options_.symmetric_bytes; }
@@ -119,11 +127,17 @@ class Communicator {
   // Algorithms (allreduce.cc, gather.cc, alltoall.cc).
   Status AllReduceOneShot(const char* src, char* dst, size_t count, DType dtype, ReduceOp op);
   Status AllReduceTwoShot(const char* src, char* dst, size_t count, DType dtype, ReduceOp op);
+  // Over several machines (hierarchical.cc).
+  Status HierAllReduce(const void* src, void* dst, size_t count, DType dtype, ReduceOp op);
+  Status HierReduceScatter(const void* src, void* dst, size_t recv_count, DType dtype, ReduceOp op);
+
   Status AllToAllVRound(const char* src, const int64_t* send_counts, const int64_t* send_displs,
                         char* dst, const int64_t* recv_counts, const int64_t* recv_displs,
                         size_t elem, size_t offset, size_t window);
 
   std::shared_ptr<Domain> domain_;
+  std::shared_ptr<InterNode> inter_;     // set for communicators across machines
+  std::unique_ptr<Communicator> local_;  // this machine's part, when inter_ is set
   std::vector<int> members_;
   int rank_ = 0;
   int size_ = 1;

@@ -24,6 +24,7 @@ Status Communicator::AllGather(const void* src, void* dst, size_t send_count, DT
   }
   const size_t elem = CommElementBytes(dtype);
   const size_t block = send_count * elem;
+  if (inter_) return inter_->AllGather(src, dst, block);
   const char* s = static_cast<const char*>(src);
   char* d = static_cast<char*>(dst);
   if (size_ == 1) {
@@ -56,6 +57,7 @@ Status Communicator::Broadcast(void* buf, size_t count, DType dtype, int root) {
   if (buf == nullptr) return HcclError(hccl::kEPtr, "Broadcast: buf is null with count ", count);
   if (size_ == 1) return Status::Ok();
   const size_t bytes = count * CommElementBytes(dtype);
+  if (inter_) return inter_->Broadcast(buf, bytes, root);
   char* b = static_cast<char*>(buf);
   for (size_t offset = 0; offset < bytes; offset += options_.slot_bytes) {
     const size_t n = std::min(options_.slot_bytes, bytes - offset);
@@ -78,6 +80,7 @@ Status Communicator::ReduceScatter(const void* src, void* dst, size_t recv_count
     return HcclError(hccl::kEPtr, "ReduceScatter: ", src == nullptr ? "src" : "dst",
                      " is null with count ", recv_count);
   }
+  if (inter_) return HierReduceScatter(src, dst, recv_count, dtype, op);
   const size_t elem = CommElementBytes(dtype);
   const char* s = static_cast<const char*>(src);
   char* d = static_cast<char*>(dst);

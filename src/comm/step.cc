@@ -155,6 +155,7 @@ Status Communicator::Precheck(const char* op, DType dtype, bool need_reduce, Red
 
 Status Communicator::Barrier() {
   if (!failed_.ok()) return failed_;
+  if (inter_) return inter_->Barrier();
   MC2_ASSIGN_OR_RETURN(char* slot, BeginStep("Barrier"));
   (void)slot;
   PublishStep();

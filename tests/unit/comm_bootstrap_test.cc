@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "comm/bootstrap.h"
+#include "comm/rank_table.h"
 #include "comm/reduce.h"
 #include "comm/root_info.h"
 
@@ -132,6 +133,35 @@ TEST(CommBootstrap, RandomBytesNeverCrashTheParsers) {
     (void)ParseWelcome(bytes.data(), bytes.size());
     (void)DecodeRootInfo(bytes.data(), bytes.size());
   }
+}
+
+TEST(CommRankTable, ParsesHcclRankTables) {
+  auto t = ParseRankTable(R"({"version":"1.0","server_count":"2","status":"completed","server_list":[
+      {"server_id":"a","device":[{"device_id":"0","device_ip":"1.1.1.1","rank_id":"1"},
+                                 {"device_id":"1","device_ip":"1.1.1.2","rank_id":"0"}]},
+      {"server_id":"b","device":[{"device_id":0,"rank_id":2}]}]})");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  ASSERT_EQ(t->ranks.size(), 3u);
+  EXPECT_EQ(t->servers, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(t->ranks[0].server, 0);
+  EXPECT_EQ(t->ranks[0].device, 1);
+  EXPECT_EQ(t->ranks[2].server, 1);
+}
+
+TEST(CommRankTable, RejectsMalformedTables) {
+  for (const char* bad : {
+           "", "[]", "{", "{}", R"({"server_list":[]})", R"({"server_list":[1]})",
+           R"({"server_list":[{"device":[]}]})",
+           R"({"server_list":[{"server_id":"a"}]})",
+           R"({"server_list":[{"server_id":"a","device":[{"device_id":"0"}]}]})",
+           R"({"server_list":[{"server_id":"a","device":[{"rank_id":"-1"}]}]})",
+           R"({"server_list":[{"server_id":"a","device":[{"rank_id":"x"}]}]})",
+           R"({"server_list":[{"server_id":"a","device":[{"rank_id":"1"}]}]})",
+           R"({"server_list":[{"server_id":"a","device":[{"rank_id":"0"},{"rank_id":"0"}]}]})",
+           R"({"server_list":[{"server_id":"a","device":[{"rank_id":"99999999999"}]}]})"}) {
+    EXPECT_FALSE(ParseRankTable(bad).ok()) << bad;
+  }
+  EXPECT_EQ(LoadRankTable("/nonexistent/table.json").status().code(), hccl::kEOpenFileFailure);
 }
 
 TEST(CommReduce, RejectsBadArguments) {

@@ -1,0 +1,44 @@
+// InterNode: what a communicator spanning several machines needs from the layer between them
+// (implemented over MPI in mpi_transport.cc). Inside a machine the shared-memory communicator
+// carries the data; this interface only moves bytes between ranks on different machines.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "comm/options.h"
+#include "core/status.h"
+#include "core/status_or.h"
+
+namespace mc2::comm {
+
+class Communicator;
+
+class InterNode {
+ public:
+  virtual ~InterNode() = default;
+  virtual int rank() const = 0;       // in the whole communicator
+  virtual int size() const = 0;
+  virtual int node() const = 0;       // index of this rank's machine, in order of first rank
+  virtual int num_nodes() const = 0;
+  virtual bool leader() const = 0;    // the node's first rank
+  // Rank `peer`'s rank in this node's shared-memory communicator, or -1 on another machine.
+  virtual int LocalRankOf(int peer) const = 0;
+
+  // Among leaders only, node order: dst receives num_nodes() blocks of `bytes`.
+  virtual Status LeaderAllGather(const void* src, void* dst, size_t bytes) = 0;
+  // Among all ranks (in rank order).
+  virtual Status AllGather(const void* src, void* dst, size_t bytes) = 0;
+  virtual Status AllToAllV(const void* src, const int64_t* send_counts, const int64_t* send_displs,
+                           void* dst, const int64_t* recv_counts, const int64_t* recv_displs,
+                           size_t elem) = 0;
+  virtual Status Broadcast(void* buf, size_t bytes, int root) = 0;
+  virtual Status Barrier() = 0;
+  // Collective: see Communicator::CreateSub.
+  virtual StatusOr<std::unique_ptr<Communicator>> CreateSub(const std::vector<int>& ranks,
+                                                            const CommOptions& options) = 0;
+};
+
+}  // namespace mc2::comm
