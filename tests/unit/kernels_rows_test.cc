@@ -12,6 +12,7 @@
 #include "core/float16.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
+#include "kernels/cpu_features.h"
 #include "kernels/reduce.h"
 #include "kernels/rms_norm.h"
 
@@ -280,6 +281,22 @@ TEST(Rows, ReduceThreadedAndErrors) {
   EXPECT_FALSE(ReduceSum({srcs, 33, DType::kFloat32, out.data(), DType::kFloat32, n}).ok());
   EXPECT_FALSE(ReduceSum({srcs, 2, DType::kFloat32, out.data(), DType::kFloat16, n}).ok());
   EXPECT_FALSE(ReduceSum({srcs, 2, DType::kInt8, out.data(), DType::kInt8, n}).ok());
+}
+
+}  // namespace
+}  // namespace mc2::kernels
+
+namespace mc2::kernels {
+namespace {
+
+TEST(CpuFeatures, NamesTheDispatchTargets) {
+  const CpuFeatures f = DetectCpuFeatures();
+  EXPECT_FALSE(f.compiled_targets.empty());
+  EXPECT_FALSE(f.supported_targets.empty());
+  const std::string text = DescribeCpuFeatures();
+  for (const KernelDispatch& k : KernelDispatchTargets()) {
+    EXPECT_NE(text.find(k.kernel + "=" + k.target), std::string::npos) << text;
+  }
 }
 
 }  // namespace
