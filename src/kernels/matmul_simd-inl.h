@@ -192,17 +192,36 @@ HWY_INLINE VF LoadWeights(DF df, const uint8_t* chunk, size_t first) {
   }
 }
 
+// Rounds p to the grid of fp16 (kShift = 13) or bf16 (kShift = 16) at p's own exponent, half to
+// even, by adding and subtracting M = sign(p) * 2^(exponent(p) + kShift): p + M stays in M's
+// binade, whose ulp is exactly the target's ulp at p, so the addition rounds p as the narrower
+// format would (and the subtraction is exact). Valid only where the target format is normal and
+// finite at p: the plan checks the scales (WqPackedWeights::fast_round) before this is used.
+// Four simple ops instead of vcvtps2ph + vcvtph2ps, whose throughput bounds the decode loop.
+template <int kShift>
+HWY_INLINE VF RoundMagic(DF df, VF p) {
+  const DU du;
+  const auto m = hn::Add(hn::And(hn::BitCast(du, p), hn::Set(du, 0xff800000u)),
+                         hn::Set(du, static_cast<uint32_t>(kShift) << 23));
+  const VF mf = hn::BitCast(df, m);
+  return hn::Sub(hn::Add(p, mf), mf);
+}
+
 // (w + offset) * scale with the spec's precision for the activation dtype (spec 2.2 step 1):
 // fp16: both operations rounded to fp16. Each is computed in fp32 then rounded once more to fp16;
 // that equals the fp16 operation because the operands are fp16 values and fp32 carries at least
 // 2 * 11 + 2 bits (double rounding is innocuous). bf16: fp32 arithmetic, then rounded to bf16.
-template <bool kF16, bool kOffset>
+// kFast selects RoundMagic (same bits, when the plan has shown the products stay in range).
+template <bool kF16, bool kOff, bool kFast>
 HWY_INLINE VF Antiquant(DF df, VF w, VF scale, VF offset) {
   if constexpr (kF16) {
-    if constexpr (kOffset) w = RoundF16(df, hn::Add(w, offset));
+    static_assert(!(kFast && kOff), "fp16 with offset rounds twice; the fast path covers no offset");
+    if constexpr (kOff) w = RoundF16(df, hn::Add(w, offset));
+    if constexpr (kFast) return RoundMagic<13>(df, hn::Mul(w, scale));
     return RoundF16(df, hn::Mul(w, scale));
   } else {
-    if constexpr (kOffset) w = hn::Add(w, offset);
+    if constexpr (kOff) w = hn::Add(w, offset);
+    if constexpr (kFast) return RoundMagic<16>(df, hn::Mul(w, scale));
     return RoundBf16(df, hn::Mul(w, scale));
   }
 }

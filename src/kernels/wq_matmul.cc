@@ -2,6 +2,7 @@
 // wq_matmul_decode.cc and wq_matmul_prefill.cc; wq_matmul.h describes the contract.
 #include "kernels/wq_matmul.h"
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -27,6 +28,26 @@ void PutNibble(uint8_t* bytes, int64_t byte, bool high, int w) {
 uint8_t* AlignScratch(void* scratch) {
   const uintptr_t p = reinterpret_cast<uintptr_t>(scratch);
   return reinterpret_cast<uint8_t*>((p + 63) / 64 * 64);
+}
+
+// See WqPackedWeights::fast_round. |w| <= 128 (int8 and int4). fp16 without offset: scales in
+// [2^-14, 511.75] put every nonzero product in fp16's normal range [2^-14, 65504]. bf16: scales
+// in [2^-40, 2^40] and offsets 0 or in [2^-40, 2^20] keep every nonzero fp32 value (w + o) * s in
+// [2^-80, 2^61] (a nonzero w + o is at least min(|o|, 2^-8)), far inside fp32's normal range.
+bool FastRoundIsExact(const WqMatmulDesc& d, const WqPackedWeights& p) {
+  const bool f16 = d.act_dtype == DType::kFloat16;
+  if (f16 && d.has_offset) return false;
+  const float lo = f16 ? 6.103515625e-05f : 9.094947017729282e-13f;  // 2^-14, 2^-40
+  const float hi = f16 ? 511.75f : 1.099511627776e+12f;              // 65504 / 128, 2^40
+  for (float s : p.scale) {
+    const float a = std::fabs(s);
+    if (!(a == 0.0f || (a >= lo && a <= hi))) return false;
+  }
+  for (float o : p.offset) {
+    const float a = std::fabs(o);
+    if (!(a == 0.0f || (a >= 9.094947017729282e-13f && a <= 1048576.0f))) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -109,6 +130,7 @@ Status PackWeights(const WqMatmulDesc& d, const WqWeightsView& w, MatmulRegime r
       if (d.has_offset) p->offset[idx] = WqParamAt(d, w, w.offset, kk, nn);
     }
   }
+  p->fast_round = FastRoundIsExact(d, *p);
   return Status::Ok();
 }
 

@@ -65,6 +65,10 @@ struct WqPackedWeights {
   std::vector<uint8_t> data;     // 32-element chunks (see PackWeights in wq_matmul.cc)
   std::vector<float> scale;      // decode: (n, groups); prefill: (groups, n_pad)
   std::vector<float> offset;     // same shape, empty without offset
+  // Every dequantized product provably stays in the normal, finite range of the activation dtype
+  // (fp16 without offset: scales 0 or in [2^-14, 65504 / 128]; bf16: scales 0 or in
+  // [2^-40, 2^40], offsets 0 or in [2^-40, 2^20]), so the kernels may round with RoundMagic.
+  bool fast_round = false;
 };
 
 // Validates `desc` and `w` (errors for malformed input) and says whether these kernels handle it.

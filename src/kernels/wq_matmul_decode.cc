@@ -53,17 +53,17 @@ HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) {
 
 // Dequantizes one 32-element chunk and hands each vector to `sink(v, d)`. The loop over the
 // 32 / N vectors is fully unrolled so the int4 nibble half of each vector is a constant.
-template <bool kF16, bool kOff, bool kInt4, class Sink>
+template <bool kF16, bool kOff, bool kInt4, bool kFast, class Sink>
 HWY_INLINE void ForChunk(DF df, const uint8_t* chunk, VF s, VF o, const Sink& sink) {
   const size_t N = hn::Lanes(df);
 #pragma GCC unroll 32
   for (size_t v = 0; v < static_cast<size_t>(kWqChunk) / N; ++v) {
-    sink(v, Antiquant<kF16, kOff>(df, LoadWeights<kInt4>(df, chunk, v * N), s, o));
+    sink(v, Antiquant<kF16, kOff, kFast>(df, LoadWeights<kInt4>(df, chunk, v * N), s, o));
   }
 }
 
 // One output: sum over k of x[k] * dequant(W[k, j]).
-template <bool kF16, bool kOff, bool kInt4>
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
 HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
   const DF df;
   const size_t N = hn::Lanes(df);
@@ -81,7 +81,7 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
     const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
     for (int64_t ch = ch0; ch < ch1; ++ch) {
       const float* xp = x + ch * kWqChunk;
-      ForChunk<kF16, kOff, kInt4>(df, row + ch * kChunkBytes, s, o, [&](size_t v, VF d) HWY_ATTR {
+      ForChunk<kF16, kOff, kInt4, kFast>(df, row + ch * kChunkBytes, s, o, [&](size_t v, VF d) HWY_ATTR {
         acc[v & 3] = hn::MulAdd(hn::LoadU(df, xp + v * N), d, acc[v & 3]);
       });
     }
@@ -95,7 +95,7 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
     const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
     for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
       const int64_t valid = c.k > e ? c.k - e : 0;
-      VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e), s, o);
+      VF d = Antiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e), s, o);
       d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
       acc[1] = hn::MulAdd(hn::LoadU(df, x + e), d, acc[1]);
     }
@@ -105,7 +105,7 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
 }
 
 // dst[e - e0] = dequant(W[e, j]) for e in [e0, e1) (multiples of 32), zero beyond k.
-template <bool kF16, bool kOff, bool kInt4>
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
 HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
   const DF df;
   const size_t N = hn::Lanes(df);
@@ -126,13 +126,13 @@ HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64
     }
     float* out = dst + (e - e0);
     if (e + kWqChunk <= c.k) {
-      ForChunk<kF16, kOff, kInt4>(df, row + (e / kWqChunk) * kChunkBytes, s, o,
+      ForChunk<kF16, kOff, kInt4, kFast>(df, row + (e / kWqChunk) * kChunkBytes, s, o,
                                   [&](size_t v, VF d) HWY_ATTR { hn::Store(d, df, out + v * N); });
       continue;
     }
     for (int64_t i = 0; i < kWqChunk; i += static_cast<int64_t>(N)) {
       const int64_t valid = c.k > e + i ? c.k - e - i : 0;
-      VF d = Antiquant<kF16, kOff>(df, WeightsAt<kInt4>(df, row, e + i), s, o);
+      VF d = Antiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e + i), s, o);
       hn::Store(hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d), df, out + i);
     }
   }
@@ -180,7 +180,7 @@ HWY_INLINE void DotTile(const float* HWY_RESTRICT x, int64_t ldx, const float* H
   }
 }
 
-template <bool kF16, bool kOff, bool kInt4>
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
 void DecodeImpl(const WqRunArgs& args) {
   const WqPackedWeights& pw = *args.packed;
   const DecodeCtx c{pw.data.data(), kInt4 ? pw.k_pad / 2 : pw.k_pad, pw.k, pw.k_pad, pw.group, pw.groups,
@@ -206,7 +206,7 @@ void DecodeImpl(const WqRunArgs& args) {
     }
   }
   if (rows == 1) {
-    for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4>(c, j, x32);
+    for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
   } else {
     std::memset(acc, 0, rows * ncols * sizeof(float));
     for (int64_t j0 = args.n0; j0 < args.n1; j0 += kDecodeCols) {
@@ -215,7 +215,7 @@ void DecodeImpl(const WqRunArgs& args) {
         const int64_t e1 = e0 + kDecodeKb < c.k_pad ? e0 + kDecodeKb : c.k_pad;
         for (int64_t cc = 0; cc < kDecodeCols; ++cc) {
           if (cc < nc) {
-            DequantColumn<kF16, kOff, kInt4>(c, j0 + cc, e0, e1, wbuf + cc * kDecodeKb);
+            DequantColumn<kF16, kOff, kInt4, kFast>(c, j0 + cc, e0, e1, wbuf + cc * kDecodeKb);
           } else {
             std::memset(wbuf + cc * kDecodeKb, 0, (e1 - e0) * sizeof(float));
           }
@@ -255,16 +255,17 @@ void DecodeImpl(const WqRunArgs& args) {
 
 void WqDecodeRunImpl(const WqRunArgs& args) {
   const bool f16 = args.act_dtype == DType::kFloat16;
+  const bool fast = args.packed->fast_round;
   const int sel = (f16 ? 4 : 0) | (args.has_offset ? 2 : 0) | (args.int4 ? 1 : 0);
   switch (sel) {
-    case 0: return DecodeImpl<false, false, false>(args);
-    case 1: return DecodeImpl<false, false, true>(args);
-    case 2: return DecodeImpl<false, true, false>(args);
-    case 3: return DecodeImpl<false, true, true>(args);
-    case 4: return DecodeImpl<true, false, false>(args);
-    case 5: return DecodeImpl<true, false, true>(args);
-    case 6: return DecodeImpl<true, true, false>(args);
-    default: return DecodeImpl<true, true, true>(args);
+    case 0: return fast ? DecodeImpl<false, false, false, true>(args) : DecodeImpl<false, false, false, false>(args);
+    case 1: return fast ? DecodeImpl<false, false, true, true>(args) : DecodeImpl<false, false, true, false>(args);
+    case 2: return fast ? DecodeImpl<false, true, false, true>(args) : DecodeImpl<false, true, false, false>(args);
+    case 3: return fast ? DecodeImpl<false, true, true, true>(args) : DecodeImpl<false, true, true, false>(args);
+    case 4: return fast ? DecodeImpl<true, false, false, true>(args) : DecodeImpl<true, false, false, false>(args);
+    case 5: return fast ? DecodeImpl<true, false, true, true>(args) : DecodeImpl<true, false, true, false>(args);
+    case 6: return DecodeImpl<true, true, false, false>(args);
+    default: return DecodeImpl<true, true, true, false>(args);
   }
 }
 

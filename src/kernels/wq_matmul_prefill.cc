@@ -27,7 +27,7 @@ namespace mc2::kernels {
 namespace HWY_NAMESPACE {
 namespace {
 
-template <bool kF16, bool kOff, bool kInt4>
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
 void PrefillImpl(const WqRunArgs& args) {
   const WqPackedWeights& pw = *args.packed;
   const size_t rows = static_cast<size_t>(args.rows);
@@ -71,7 +71,7 @@ void PrefillImpl(const WqRunArgs& args) {
           const uint8_t* chunk = data + ((j >> 5) * k + kk) * chunk_bytes;
           const VF w = kInt4 ? LoadWeights<true>(df, chunk, j & 31) : LoadWeights<false>(df, chunk + (j & 31), 0);
           const VF o = kOff ? hn::LoadU(df, offset + g * n_pad + j) : hn::Zero(df);
-          hn::Store(Antiquant<kF16, kOff>(df, w, hn::LoadU(df, scale + g * n_pad + j), o), df, dst + h * N);
+          hn::Store(Antiquant<kF16, kOff, kFast>(df, w, hn::LoadU(df, scale + g * n_pad + j), o), df, dst + h * N);
         }
       }
     }
@@ -90,17 +90,19 @@ void PrefillImpl(const WqRunArgs& args) {
 }  // namespace
 
 void WqPrefillRunImpl(const WqRunArgs& args) {
+  // The panel dequantization is amortised over many rows here: only the exact general rounding is
+  // instantiated (fewer template copies per target).
   const bool f16 = args.act_dtype == DType::kFloat16;
   const int sel = (f16 ? 4 : 0) | (args.has_offset ? 2 : 0) | (args.int4 ? 1 : 0);
   switch (sel) {
-    case 0: return PrefillImpl<false, false, false>(args);
-    case 1: return PrefillImpl<false, false, true>(args);
-    case 2: return PrefillImpl<false, true, false>(args);
-    case 3: return PrefillImpl<false, true, true>(args);
-    case 4: return PrefillImpl<true, false, false>(args);
-    case 5: return PrefillImpl<true, false, true>(args);
-    case 6: return PrefillImpl<true, true, false>(args);
-    default: return PrefillImpl<true, true, true>(args);
+    case 0: return PrefillImpl<false, false, false, false>(args);
+    case 1: return PrefillImpl<false, false, true, false>(args);
+    case 2: return PrefillImpl<false, true, false, false>(args);
+    case 3: return PrefillImpl<false, true, true, false>(args);
+    case 4: return PrefillImpl<true, false, false, false>(args);
+    case 5: return PrefillImpl<true, false, true, false>(args);
+    case 6: return PrefillImpl<true, true, false, false>(args);
+    default: return PrefillImpl<true, true, true, false>(args);
   }
 }
 
