@@ -15,6 +15,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/float16.h"
@@ -258,6 +259,40 @@ TEST(WqMatmulTest, DequantIsBitExact) {
         }
       }
     }
+  }
+}
+
+// A ParallelForFn that runs every task on its own thread (the tests' stand-in for a pool).
+void ThreadsFor(void* /*pool*/, int64_t n_tasks, MatmulTaskFn fn, void* ctx) {
+  std::vector<std::thread> threads;
+  for (int64_t t = 0; t < n_tasks; ++t) threads.emplace_back([=] { fn(ctx, t); });
+  for (auto& th : threads) th.join();
+}
+
+// Concurrent ranges (prefill: rows and columns split) give the same bits as one call.
+TEST(WqMatmulTest, ConcurrentRangesMatchOneCall) {
+  Case c{"threads", Desc(DType::kBFloat16, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerGroup, 64, true,
+                         DType::kBFloat16, 192, 40),
+         50, 2, true, DType::kBFloat16};
+  for (MatmulRegime regime : {MatmulRegime::kDecode, MatmulRegime::kPrefill}) {
+    WqMatmulDesc d = c.desc;
+    d.m_max = c.m;
+    d.regime = regime;
+    Data data = MakeData(c, 42);
+    WqMatmulPlan plan;
+    Support support = Support::Yes();
+    ASSERT_TRUE(PlanWqMatmul(d, data.view, &plan, &support).ok());
+    std::vector<uint8_t> one(OutBytes(d, c.m)), many(OutBytes(d, c.m));
+    WqMatmulArgs args = data.args;
+    args.y = one.data();
+    std::vector<uint8_t> scratch(plan.ScratchBytes(c.m));
+    ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, c.m, 0, d.n}, scratch.data(), scratch.size()).ok());
+    const int64_t tasks = 4;
+    const size_t slice = (plan.ScratchBytes(c.m) + 63) / 64 * 64;
+    std::vector<uint8_t> scratches(slice * tasks);
+    args.y = many.data();
+    ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, ThreadsFor, nullptr, tasks, scratches.data(), scratches.size()).ok());
+    EXPECT_EQ(one, many);
   }
 }
 
