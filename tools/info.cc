@@ -10,9 +10,9 @@
 namespace mc2::cli {
 namespace {
 
-std::string TargetList(uint32_t targets) {
+std::string TargetList(int64_t targets) {
   std::string s;
-  for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+  for (int64_t bit = 1; bit > 0; bit <<= 1) {
     if (targets & bit) {
       if (!s.empty()) s += " ";
       s += hwy::TargetName(bit);

@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   mc2::cli::AddDemo(app, &exit_code);
   mc2::cli::AddInfo(app, &exit_code);
+  mc2::cli::AddRunOp(app, &exit_code);
+  mc2::cli::AddCompare(app, &exit_code);
+  mc2::cli::AddGenInputs(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
