@@ -1,0 +1,262 @@
+#include "ops/arn/arn_fused.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include "kernels/reduce.h"
+#include "kernels/rms_norm.h"
+#include "ops/common/symmetric_channel.h"
+
+namespace mc2::ops {
+
+namespace {
+
+// Rows per reduce + norm tile: ~16 KiB of each product, so the R sources, the sum and the
+// residual of a tile stay in L1/L2 between the reduction and the norm.
+constexpr size_t kTileBytes = 16 << 10;
+// Matmul ranges are cut by rows too once a chunk has this many rows (kernels::SplitRange).
+constexpr int64_t kMatmulSplitRows = 64;
+
+int Threads(const ArnRun& run) { return run.pool != nullptr ? run.pool->num_threads() : 1; }
+
+template <typename Fn>
+Status ForTasks(ThreadPool* pool, int64_t n_tasks, const Fn& fn) {
+  if (pool == nullptr || pool->num_threads() <= 1 || n_tasks <= 1) {
+    for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
+    return Status::Ok();
+  }
+  return pool->ParallelFor(n_tasks, fn);
+}
+
+size_t RowBytes(const ArnRun& run) { return static_cast<size_t>(run.schedule->n) * run.schedule->elem; }
+
+// The first error of concurrent tasks.
+class FirstError {
+ public:
+  void Record(Status s) {
+    if (!s.ok() && !failed_.exchange(true)) status_ = std::move(s);
+  }
+  Status Take() { return failed_.load() ? status_ : Status::Ok(); }
+
+ private:
+  std::atomic<bool> failed_{false};
+  Status status_;
+};
+
+// Products of rows [row0, row0 + rows) into dst (row stride n), rounded to the activation dtype.
+Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst) {
+  const ArnSchedule& s = *run.schedule;
+  if (rows <= 0) return Status::Ok();
+  kernels::WqMatmulArgs args;
+  args.x = run.x1 + static_cast<size_t>(row0 * s.k) * s.elem;
+  args.m = rows;
+  args.bias = run.bias;
+  args.bias_dtype = run.act;
+  args.y = dst;
+  args.y_stride = s.n;
+  const int threads = Threads(run);
+  FirstError error;
+  auto task = [&](int64_t t, int thread) {
+    const kernels::MatmulRange range =
+        kernels::SplitRange(rows, s.n, run.matmul->n_align(), kMatmulSplitRows, t, threads);
+    if (range.empty()) return;
+    error.Record(kernels::ExecuteWqMatmul(*run.matmul, args, range,
+                                          run.scratch + static_cast<size_t>(thread) * run.scratch_slice,
+                                          run.scratch_slice));
+  };
+  MC2_RETURN_IF_ERROR(ForTasks(run.pool, threads, task));
+  return error.Take();
+}
+
+// y / normOut rows [row0, row0 + rows) from the sums `a` (rows of the activation dtype, stride n).
+void NormRows(const ArnRun& run, const char* a, int64_t row0, int64_t rows) {
+  const size_t rb = RowBytes(run);
+  kernels::AddRmsNormArgs args;
+  args.dtype = run.act;
+  args.m = rows;
+  args.n = run.schedule->n;
+  args.eps = run.eps;
+  args.a = a;
+  args.a_dtype = run.act;
+  args.residual = run.residual + static_cast<size_t>(row0) * rb;
+  args.gamma = run.gamma;
+  args.y = run.y + static_cast<size_t>(row0) * rb;
+  args.norm_out = run.norm_out + static_cast<size_t>(row0) * rb;
+  // AddRmsNormRows takes the strides as given (only AddRmsNorm fills in defaults).
+  args.a_stride = args.residual_stride = args.y_stride = args.norm_out_stride = args.n;
+  kernels::AddRmsNormRows(args, 0, rows);
+}
+
+int64_t TileRows(const ArnRun& run) {
+  return std::max<int64_t>(1, static_cast<int64_t>(kTileBytes / std::max<size_t>(1, RowBytes(run))));
+}
+
+// Sums `rows` rows of the products at srcs[0..nsrc) into `a` (may be one of them), then writes
+// y / normOut rows [out_row0, out_row0 + rows) from them, tile by tile.
+Status ReduceAndNorm(const ArnRun& run, const char* const* srcs, int nsrc, int64_t rows, char* a, int64_t out_row0) {
+  if (rows <= 0) return Status::Ok();
+  const size_t rb = RowBytes(run);
+  const int64_t tile = TileRows(run);
+  auto task = [&](int64_t t, int) {
+    const int64_t r0 = t * tile;
+    const int64_t r1 = std::min(rows, r0 + tile);
+    const void* tile_srcs[kernels::kMaxReduceSources];
+    for (int p = 0; p < nsrc; ++p) tile_srcs[p] = srcs[p] + static_cast<size_t>(r0) * rb;
+    kernels::ReduceArgs ra;
+    ra.srcs = tile_srcs;
+    ra.num_srcs = nsrc;
+    ra.src_dtype = run.act;
+    ra.dst = a + static_cast<size_t>(r0) * rb;
+    ra.dst_dtype = run.act;
+    ra.n = (r1 - r0) * run.schedule->n;
+    kernels::ReduceSumRange(ra, 0, ra.n);
+    NormRows(run, a + static_cast<size_t>(r0) * rb, out_row0 + r0, r1 - r0);
+  };
+  return ForTasks(run.pool, (rows + tile - 1) / tile, task);
+}
+
+// y / normOut rows from finished sums `a`, tile by tile across the pool.
+Status NormRowsParallel(const ArnRun& run, const char* a, int64_t row0, int64_t rows) {
+  if (rows <= 0) return Status::Ok();
+  const size_t rb = RowBytes(run);
+  const int64_t tile = TileRows(run);
+  auto task = [&](int64_t t, int) {
+    const int64_t r0 = t * tile;
+    const int64_t r1 = std::min(rows, r0 + tile);
+    NormRows(run, a + static_cast<size_t>(r0) * rb, row0 + r0, r1 - r0);
+  };
+  return ForTasks(run.pool, (rows + tile - 1) / tile, task);
+}
+
+// One pass over rows [row0, row0 + rows): its products fit one half of the symmetric buffer.
+class Pass {
+ public:
+  Pass(const ArnRun& run, SymmetricChannel& channel, int64_t row0, int64_t rows)
+      : run_(run), channel_(channel), row0_(row0), rows_(rows), chunk_(run.schedule->chunk_rows),
+        chunks_((rows + chunk_ - 1) / chunk_), rank_(run.comm->rank()), world_(run.comm->world_size()) {}
+
+  Status RunOneShot() {
+    MC2_RETURN_IF_ERROR(channel_.Begin(&seq_));
+    for (int64_t i = 0; i <= chunks_; ++i) {
+      if (i < chunks_) MC2_RETURN_IF_ERROR(Produce(i));
+      if (i >= 1) MC2_RETURN_IF_ERROR(ReduceAll(i - 1));
+    }
+    return Status::Ok();
+  }
+
+  Status RunTwoShot() {
+    MC2_RETURN_IF_ERROR(channel_.Begin(&seq_));
+    for (int64_t i = 0; i <= chunks_ + 1; ++i) {
+      if (i < chunks_) MC2_RETURN_IF_ERROR(Produce(i));
+      if (i >= 1 && i - 1 < chunks_) MC2_RETURN_IF_ERROR(ReduceOwned(i - 1));
+      if (i >= 2) MC2_RETURN_IF_ERROR(Gather(i - 2));
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int64_t ChunkBegin(int64_t c) const { return c * chunk_; }
+  int64_t ChunkRows(int64_t c) const { return std::min(rows_, (c + 1) * chunk_) - c * chunk_; }
+  // Rows of chunk c (relative to the chunk) that rank q reduces in two-shot.
+  int64_t OwnedBegin(int64_t c, int q) const { return ChunkRows(c) * q / world_; }
+  size_t Offset(int64_t pass_row) const { return static_cast<size_t>(pass_row) * RowBytes(run_); }
+  static int ReducedSegment(int64_t c) { return static_cast<int>(kArnMaxChunks + c); }
+
+  // Matmul of chunk c straight into this rank's half, then "chunk c ready".
+  Status Produce(int64_t c) {
+    char* dst = channel_.Half(rank_, seq_) + Offset(ChunkBegin(c));
+    MC2_RETURN_IF_ERROR(Matmul(run_, row0_ + ChunkBegin(c), ChunkRows(c), dst));
+    return channel_.Signal(static_cast<int>(c), seq_);
+  }
+
+  Status WaitAll(int segment) {
+    for (int p = 0; p < world_; ++p) {
+      if (p != rank_) MC2_RETURN_IF_ERROR(channel_.Wait(p, segment, seq_));
+    }
+    return Status::Ok();
+  }
+
+  // One-shot: all rows of chunk c, summed into normOut (CANN's all-reduce scratch) and normed.
+  Status ReduceAll(int64_t c) {
+    MC2_RETURN_IF_ERROR(WaitAll(static_cast<int>(c)));
+    const char* srcs[kernels::kMaxReduceSources];
+    for (int p = 0; p < world_; ++p) srcs[p] = channel_.Half(p, seq_) + Offset(ChunkBegin(c));
+    const int64_t out_row = row0_ + ChunkBegin(c);
+    return ReduceAndNorm(run_, srcs, world_, ChunkRows(c), run_.norm_out + Offset(out_row), out_row);
+  }
+
+  // Two-shot, first half: this rank's rows of chunk c, summed in place over its own product rows
+  // (no peer reads them), normed, and announced.
+  Status ReduceOwned(int64_t c) {
+    MC2_RETURN_IF_ERROR(WaitAll(static_cast<int>(c)));
+    const int64_t lo = ChunkBegin(c) + OwnedBegin(c, rank_);
+    const int64_t hi = ChunkBegin(c) + OwnedBegin(c, rank_ + 1);
+    const char* srcs[kernels::kMaxReduceSources];
+    for (int p = 0; p < world_; ++p) srcs[p] = channel_.Half(p, seq_) + Offset(lo);
+    MC2_RETURN_IF_ERROR(ReduceAndNorm(run_, srcs, world_, hi - lo, channel_.Half(rank_, seq_) + Offset(lo), row0_ + lo));
+    return channel_.Signal(ReducedSegment(c), seq_);
+  }
+
+  // Two-shot, second half: the other ranks' sums of chunk c, normed with this rank's residual.
+  Status Gather(int64_t c) {
+    for (int i = 1; i < world_; ++i) {
+      const int q = (rank_ + i) % world_;  // start at a different owner on every rank
+      MC2_RETURN_IF_ERROR(channel_.Wait(q, ReducedSegment(c), seq_));
+      const int64_t lo = ChunkBegin(c) + OwnedBegin(c, q);
+      const int64_t hi = ChunkBegin(c) + OwnedBegin(c, q + 1);
+      MC2_RETURN_IF_ERROR(NormRowsParallel(run_, channel_.Half(q, seq_) + Offset(lo), row0_ + lo, hi - lo));
+    }
+    return Status::Ok();
+  }
+
+  const ArnRun& run_;
+  SymmetricChannel& channel_;
+  const int64_t row0_, rows_, chunk_, chunks_;
+  const int rank_, world_;
+  uint32_t seq_ = 0;
+};
+
+kernels::AddRmsNormArgs WholeNormArgs(const ArnRun& run) {
+  kernels::AddRmsNormArgs args;
+  args.dtype = run.act;
+  args.m = run.schedule->m;
+  args.n = run.schedule->n;
+  args.eps = run.eps;
+  args.a = run.norm_out;
+  args.a_dtype = run.act;
+  args.residual = run.residual;
+  args.gamma = run.gamma;
+  args.y = run.y;
+  args.norm_out = run.norm_out;
+  return args;
+}
+
+}  // namespace
+
+Status RunArn(const ArnRun& run) {
+  const ArnSchedule& s = *run.schedule;
+  switch (s.algorithm) {
+    case ArnAlgorithm::kLocal:
+    case ArnAlgorithm::kChained: {
+      MC2_RETURN_IF_ERROR(Matmul(run, 0, s.m, run.norm_out));
+      if (s.algorithm == ArnAlgorithm::kChained) {
+        MC2_RETURN_IF_ERROR(run.comm->AllReduce(run.norm_out, run.norm_out, static_cast<size_t>(s.m * s.n), run.act));
+      }
+      return kernels::AddRmsNorm(WholeNormArgs(run), run.pool);
+    }
+    case ArnAlgorithm::kOneShot:
+    case ArnAlgorithm::kTwoShot: {
+      SymmetricChannel channel(run.comm);
+      for (int64_t row0 = 0; row0 < s.m; row0 += s.pass_rows) {
+        Pass pass(run, channel, row0, std::min(s.pass_rows, s.m - row0));
+        MC2_RETURN_IF_ERROR(s.algorithm == ArnAlgorithm::kOneShot ? pass.RunOneShot() : pass.RunTwoShot());
+      }
+      return Status::Ok();
+    }
+    case ArnAlgorithm::kAuto:
+      break;
+  }
+  return AclnnError(aclnn::kErrInner, "ArnOp: schedule has no algorithm");
+}
+
+}  // namespace mc2::ops

@@ -1,0 +1,72 @@
+#include "ops/arn/arn_schedule.h"
+
+#include <algorithm>
+
+#include "kernels/wq_matmul.h"
+
+namespace mc2::ops {
+
+namespace {
+// Prefill rows per chunk, when not forced: at least this many, so the per-chunk cost of the
+// prefill kernel (dequantizing the weight panels once per call) stays amortized...
+constexpr int64_t kMinChunkRows = 64;
+// ... and about this many chunks per pass, so the reduction of one chunk hides behind the matmul
+// of the next and the last, unhidden reduction is a quarter of the total.
+constexpr int64_t kTargetChunks = 4;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+const char* ArnAlgorithmName(ArnAlgorithm a) {
+  switch (a) {
+    case ArnAlgorithm::kAuto: return "auto";
+    case ArnAlgorithm::kLocal: return "local";
+    case ArnAlgorithm::kOneShot: return "one-shot";
+    case ArnAlgorithm::kTwoShot: return "two-shot";
+    case ArnAlgorithm::kChained: return "chained";
+  }
+  return "?";
+}
+
+int64_t ArnSchedule::max_matmul_rows() const {
+  if (algorithm == ArnAlgorithm::kLocal || algorithm == ArnAlgorithm::kChained) return m;
+  return std::min(chunk_rows, m);
+}
+
+ArnSchedule ChooseArnSchedule(int64_t m, int64_t n, int64_t k, size_t elem, const ArnCommFacts& facts,
+                              const ArnOptions& options) {
+  ArnSchedule s;
+  s.world_size = facts.world_size;
+  s.m = m;
+  s.n = n;
+  s.k = k;
+  s.elem = elem;
+  const size_t row_bytes = static_cast<size_t>(n) * elem;
+  const int64_t fit_rows = row_bytes == 0 ? m : static_cast<int64_t>(facts.half_bytes / row_bytes);
+  ArnAlgorithm a = options.algorithm;
+  if (facts.world_size <= 1) {
+    a = ArnAlgorithm::kLocal;
+  } else if (a == ArnAlgorithm::kLocal || fit_rows < 1) {
+    a = ArnAlgorithm::kChained;
+  } else if (a == ArnAlgorithm::kAuto) {
+    const bool small = static_cast<size_t>(m) * row_bytes <= facts.oneshot_max_bytes;
+    a = small || m < 2 * facts.world_size ? ArnAlgorithm::kOneShot : ArnAlgorithm::kTwoShot;
+  }
+  s.algorithm = a;
+  if (a == ArnAlgorithm::kLocal || a == ArnAlgorithm::kChained) {
+    s.pass_rows = m;
+    s.chunk_rows = m;
+    return s;
+  }
+  s.pass_rows = std::max<int64_t>(1, std::min(m, fit_rows));
+  int64_t chunk = options.chunk_rows;
+  if (chunk <= 0) {
+    chunk = m <= kernels::kWqDecodeMaxM ? s.pass_rows
+                                         : std::max(kMinChunkRows, CeilDiv(s.pass_rows, kTargetChunks));
+  }
+  chunk = std::max(chunk, CeilDiv(s.pass_rows, kArnMaxChunks));
+  s.chunk_rows = std::max<int64_t>(1, std::min(chunk, s.pass_rows));
+  return s;
+}
+
+}  // namespace mc2::ops
