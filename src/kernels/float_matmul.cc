@@ -55,8 +55,12 @@ Status CheckFloatMatmul(const FloatMatmulDesc& d, Support* support) {
 }
 
 size_t FloatMatmulScratchBytes(const FloatMatmulDesc& d, int64_t rows) {
-  return GemmScratch::For(static_cast<size_t>(rows), static_cast<size_t>(d.k)).total +
-         kGemmNrMax * kGemmKc * sizeof(float) + 64;
+  const size_t gemm = GemmScratch::For(static_cast<size_t>(rows), static_cast<size_t>(d.k)).total +
+                      kGemmNrMax * kGemmKc * sizeof(float);
+  // Small m: the padded fp32 x rows, then 4 rows of fp32 accumulators over n (plus a vector).
+  const size_t small = (SmallMRows(static_cast<size_t>(kFloatSmallM)) * SmallMRowStride(static_cast<size_t>(d.k)) +
+                        4 * (static_cast<size_t>(d.n) + kGemmNrMax)) * sizeof(float);
+  return (gemm > small ? gemm : small) + 64;
 }
 
 Status ExecuteFloatMatmul(const FloatMatmulDesc& d, const FloatMatmulArgs& a, int64_t batch0, int64_t batch1,

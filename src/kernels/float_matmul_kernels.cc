@@ -5,6 +5,9 @@
 // and widened with vector loads. (n, k) storage: NR rows of W are widened along k into a
 // [NR][KC] block (vector loads), then transposed into the [KC][NR] micro-panel with scalar copies;
 // at 4096 x 4096 that transpose is ~8 ms per full pass over W, ~5% of a 512-row GEMM.
+//
+// Up to 8 rows skip the panels (SmallM below): converting a whole 4096 x 4096 W to fp32 panels cost
+// 17 ms at m = 1 (0.56x OpenBLAS), which a register tile straight on the fp16 weight avoids.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/float_matmul_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -18,7 +21,169 @@ HWY_BEFORE_NAMESPACE();
 namespace mc2::kernels {
 namespace HWY_NAMESPACE {
 
+namespace {
+
+// Small m (<= kFloatSmallM rows): no panels. Rows are taken 4 at a time straight against the
+// fp16 / bf16 weight, so W is read once per 4 rows and the conversion is in registers.
+//   (k, n) storage: a 4-row x 2-vector tile of outputs walks down k; each step loads 2N weights of
+//   one W row and broadcasts 4 activations (outer product).
+//   (n, k) storage: a 4-row x 2-column tile of dot products along k.
+// Accumulators are separate variables (an array tile is kept in memory by GCC).
+// Adds rows [kk0, kk1) of W times x to the 4 x 2N accumulator tile at `acc` (row stride ld).
+// Called for 8 rows of W at a time across all column strips, so W is read row by row: walking
+// one strip down all of k read 32 bytes every 8 KiB (one DRAM page and one L1 set per access) and
+// ran at 0.8 ns per weight.
+template <size_t MR>
+void SmallTileKn(const FloatRunArgs& a, const float* x32, size_t ldx, size_t r0, size_t j, size_t kk0,
+                 size_t kk1, float* acc, size_t ld) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const size_t n = static_cast<size_t>(a.n);
+  const size_t c0 = n - j < N ? n - j : N;
+  const size_t c1 = j + N >= n ? 0 : (n - j - N < N ? n - j - N : N);
+  VF a00 = hn::LoadU(df, acc), a01 = hn::LoadU(df, acc + N);
+  VF a10 = hn::LoadU(df, acc + ld), a11 = hn::LoadU(df, acc + ld + N);
+  VF a20 = hn::LoadU(df, acc + 2 * ld), a21 = hn::LoadU(df, acc + 2 * ld + N);
+  VF a30 = hn::LoadU(df, acc + 3 * ld), a31 = hn::LoadU(df, acc + 3 * ld + N);
+  const uint16_t* w = static_cast<const uint16_t*>(a.w);
+  const float* x = x32 + r0 * ldx;
+  for (size_t kk = kk0; kk < kk1; ++kk) {
+    const uint16_t* row = w + kk * static_cast<size_t>(a.w_stride);
+    const VF b0 = LoadAsF32(df, row, a.w_dtype, j, c0);
+    const VF b1 = c1 == 0 ? hn::Zero(df) : LoadAsF32(df, row, a.w_dtype, j + N, c1);
+    VF xv = hn::Set(df, x[kk]);
+    a00 = hn::MulAdd(xv, b0, a00);
+    a01 = hn::MulAdd(xv, b1, a01);
+    if constexpr (MR > 1) {
+      xv = hn::Set(df, x[ldx + kk]);
+      a10 = hn::MulAdd(xv, b0, a10);
+      a11 = hn::MulAdd(xv, b1, a11);
+    }
+    if constexpr (MR > 2) {
+      xv = hn::Set(df, x[2 * ldx + kk]);
+      a20 = hn::MulAdd(xv, b0, a20);
+      a21 = hn::MulAdd(xv, b1, a21);
+    }
+    if constexpr (MR > 3) {
+      xv = hn::Set(df, x[3 * ldx + kk]);
+      a30 = hn::MulAdd(xv, b0, a30);
+      a31 = hn::MulAdd(xv, b1, a31);
+    }
+  }
+  hn::StoreU(a00, df, acc);
+  hn::StoreU(a01, df, acc + N);
+  hn::StoreU(a10, df, acc + ld);
+  hn::StoreU(a11, df, acc + ld + N);
+  hn::StoreU(a20, df, acc + 2 * ld);
+  hn::StoreU(a21, df, acc + 2 * ld + N);
+  hn::StoreU(a30, df, acc + 3 * ld);
+  hn::StoreU(a31, df, acc + 3 * ld + N);
+}
+
+template <size_t MR>
+void SmallTileNk(const FloatRunArgs& a, const float* x32, size_t ldx, size_t r0, size_t j, float* out) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const size_t k = static_cast<size_t>(a.k);
+  const bool has1 = j + 1 < static_cast<size_t>(a.n);
+  const uint16_t* w0 = static_cast<const uint16_t*>(a.w) + j * static_cast<size_t>(a.w_stride);
+  const uint16_t* w1 = has1 ? w0 + a.w_stride : w0;
+  VF a00 = hn::Zero(df), a01 = hn::Zero(df), a10 = hn::Zero(df), a11 = hn::Zero(df);
+  VF a20 = hn::Zero(df), a21 = hn::Zero(df), a30 = hn::Zero(df), a31 = hn::Zero(df);
+  const float* x = x32 + r0 * ldx;
+  for (size_t p = 0; p < k; p += N) {
+    const size_t c = k - p < N ? k - p : N;
+    const VF b0 = LoadAsF32(df, w0, a.w_dtype, p, c);
+    const VF b1 = LoadAsF32(df, w1, a.w_dtype, p, c);
+    VF xv = hn::LoadU(df, x + p);  // rows are zero padded past k
+    a00 = hn::MulAdd(xv, b0, a00);
+    a01 = hn::MulAdd(xv, b1, a01);
+    if constexpr (MR > 1) {
+      xv = hn::LoadU(df, x + ldx + p);
+      a10 = hn::MulAdd(xv, b0, a10);
+      a11 = hn::MulAdd(xv, b1, a11);
+    }
+    if constexpr (MR > 2) {
+      xv = hn::LoadU(df, x + 2 * ldx + p);
+      a20 = hn::MulAdd(xv, b0, a20);
+      a21 = hn::MulAdd(xv, b1, a21);
+    }
+    if constexpr (MR > 3) {
+      xv = hn::LoadU(df, x + 3 * ldx + p);
+      a30 = hn::MulAdd(xv, b0, a30);
+      a31 = hn::MulAdd(xv, b1, a31);
+    }
+  }
+  const VF acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
+  for (size_t r = 0; r < 4; ++r) {
+    out[2 * r] = hn::GetLane(hn::SumOfLanes(df, acc[r][0]));
+    out[2 * r + 1] = hn::GetLane(hn::SumOfLanes(df, acc[r][1]));
+  }
+}
+
+void SmallM(const FloatRunArgs& a) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  const size_t rows = static_cast<size_t>(a.rows);
+  const size_t k = static_cast<size_t>(a.k);
+  const size_t ldx = SmallMRowStride(k);
+  float* x32 = reinterpret_cast<float*>(a.scratch);
+  for (size_t r = 0; r < SmallMRows(rows); ++r) {
+    float* xr = x32 + r * ldx;
+    for (size_t i = 0; i < ldx; ++i) xr[i] = 0.0f;
+    if (r < rows) RowToF32(static_cast<const uint16_t*>(a.x) + r * static_cast<size_t>(a.x_stride), a.x_dtype, k, xr);
+  }
+  const size_t out_size = a.out_dtype == DType::kFloat32 ? 4 : 2;
+  const size_t n0 = static_cast<size_t>(a.n0), n1 = static_cast<size_t>(a.n1);
+  if (!a.w_transposed) {
+    // 4 rows x (n1 - n0) fp32 accumulators after the padded x copy.
+    const size_t ld = (n1 - n0 + 2 * N - 1) / (2 * N) * (2 * N);
+    float* acc = x32 + SmallMRows(rows) * ldx;
+    for (size_t r0 = 0; r0 < rows; r0 += 4) {
+      const size_t mr = rows - r0 < 4 ? rows - r0 : 4;
+      for (size_t i = 0; i < 4 * ld; ++i) acc[i] = 0.0f;
+      for (size_t kk0 = 0; kk0 < k; kk0 += 8) {
+        const size_t kk1 = kk0 + 8 < k ? kk0 + 8 : k;
+        for (size_t j = n0; j < n1; j += 2 * N) {
+          float* t = acc + (j - n0);
+          switch (mr) {
+            case 1: SmallTileKn<1>(a, x32, ldx, r0, j, kk0, kk1, t, ld); break;
+            case 2: SmallTileKn<2>(a, x32, ldx, r0, j, kk0, kk1, t, ld); break;
+            case 3: SmallTileKn<3>(a, x32, ldx, r0, j, kk0, kk1, t, ld); break;
+            default: SmallTileKn<4>(a, x32, ldx, r0, j, kk0, kk1, t, ld); break;
+          }
+        }
+      }
+      for (size_t r = 0; r < mr; ++r) {
+        void* yr = static_cast<uint8_t*>(a.y) + ((r0 + r) * static_cast<size_t>(a.y_stride) + n0) * out_size;
+        StoreRowOut(acc + r * ld, a.bias, a.bias_dtype, n0, n1 - n0, yr, a.out_dtype);
+      }
+    }
+    return;
+  }
+  HWY_ALIGN float tile[8];
+  for (size_t r0 = 0; r0 < rows; r0 += 4) {
+    const size_t mr = rows - r0 < 4 ? rows - r0 : 4;
+    for (size_t j = n0; j < n1; j += 2) {
+      switch (mr) {
+        case 1: SmallTileNk<1>(a, x32, ldx, r0, j, tile); break;
+        case 2: SmallTileNk<2>(a, x32, ldx, r0, j, tile); break;
+        case 3: SmallTileNk<3>(a, x32, ldx, r0, j, tile); break;
+        default: SmallTileNk<4>(a, x32, ldx, r0, j, tile); break;
+      }
+      const size_t cols = n1 - j < 2 ? n1 - j : 2;
+      for (size_t r = 0; r < mr; ++r) {
+        void* yr = static_cast<uint8_t*>(a.y) + ((r0 + r) * static_cast<size_t>(a.y_stride) + j) * out_size;
+        StoreRowOut(tile + 2 * r, a.bias, a.bias_dtype, j, cols, yr, a.out_dtype);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void FloatMatmulRunImpl(const FloatRunArgs& a) {
+  if (a.rows <= kFloatSmallM) return SmallM(a);
   const size_t rows = static_cast<size_t>(a.rows);
   const size_t k = static_cast<size_t>(a.k);
   const size_t n = static_cast<size_t>(a.n);

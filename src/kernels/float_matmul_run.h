@@ -2,6 +2,7 @@
 // float_matmul*.cc; callers use float_matmul.h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "core/dtype.h"
@@ -26,6 +27,12 @@ struct FloatRunArgs {
   DType out_dtype = DType::kFloat16;
   uint8_t* scratch = nullptr;  // 64-byte aligned, GemmScratch::For(rows, k).total + the transpose block
 };
+
+// Rows up to this run the small-m path (no panels).
+inline constexpr int64_t kFloatSmallM = 8;  // 4-row passes over W; at 16 the panel GEMM was faster (measured)
+// Row stride (floats) of the zero-padded fp32 copy of x in the small-m path.
+inline size_t SmallMRowStride(size_t k) { return (k + 15) / 16 * 16 + 16; }
+inline size_t SmallMRows(size_t rows) { return (rows + 3) / 4 * 4; }
 
 void FloatMatmulRun(const FloatRunArgs& args);
 

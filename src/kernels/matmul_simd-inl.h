@@ -75,7 +75,10 @@ HWY_INLINE VF LoadAsF32(DF df, const void* src, DType dtype, size_t i, size_t co
   const size_t lanes = hn::Lanes(df);
   if (dtype == DType::kFloat32) {
     const float* p = static_cast<const float*>(src) + i;
-    return count >= lanes ? hn::LoadU(df, p) : hn::IfThenElseZero(hn::FirstN(df, count), hn::LoadU(df, p));
+    if (count >= lanes) return hn::LoadU(df, p);
+    HWY_ALIGN float tmp[16];
+    for (size_t j = 0; j < lanes; ++j) tmp[j] = j < count ? p[j] : 0.0f;
+    return hn::Load(df, tmp);
   }
   const uint16_t* p = static_cast<const uint16_t*>(src) + i;
   const hn::Rebind<uint16_t, DF> d16;
@@ -126,9 +129,15 @@ HWY_INLINE void StoreRowOut(const float* acc, const void* bias, DType bias_dtype
   const size_t lanes = hn::Lanes(df);
   for (size_t i = 0; i < count; i += lanes) {
     const size_t c = count - i < lanes ? count - i : lanes;
-    VF v = c == lanes ? hn::LoadU(df, acc + i) : hn::IfThenElseZero(hn::FirstN(df, c), hn::LoadU(df, acc + i));
-    if (bias != nullptr) v = hn::Add(v, LoadAsF32(df, bias, bias_dtype, bias_offset + i, c));
     HWY_ALIGN float tmp[16];
+    VF v;
+    if (c == lanes) {
+      v = hn::LoadU(df, acc + i);
+    } else {
+      for (size_t j = 0; j < lanes; ++j) tmp[j] = j < c ? acc[i + j] : 0.0f;
+      v = hn::Load(df, tmp);
+    }
+    if (bias != nullptr) v = hn::Add(v, LoadAsF32(df, bias, bias_dtype, bias_offset + i, c));
     if (out_dtype == DType::kFloat32) {
       if (c == lanes) {
         hn::StoreU(v, df, static_cast<float*>(dst) + i);
