@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "comm/copy.h"
 
 namespace mc2::comm {
 namespace {
@@ -42,16 +43,16 @@ Status Communicator::AllToAll(const void* src, void* dst, size_t count, DType dt
     if (size_ > 1) {
       MC2_ASSIGN_OR_RETURN(char* slot, BeginStep("AllToAll"));
       for (int p = 0; p < size_; ++p) {
-        if (p != rank_) std::memcpy(slot + static_cast<size_t>(p) * window, s + static_cast<size_t>(p) * block + offset, n);
+        if (p != rank_) CopyBytes(slot + static_cast<size_t>(p) * window, s + static_cast<size_t>(p) * block + offset, n);
       }
       PublishStep();
     }
     const size_t own = static_cast<size_t>(rank_) * block + offset;
-    if (d + own != s + own) std::memmove(d + own, s + own, n);
+    if (d + own != s + own) CopyBytes(d + own, s + own, n);
     for (int i = 1; i < size_; ++i) {
       const int p = (rank_ + i) % size_;
       MC2_RETURN_IF_ERROR(WaitPeerStep(p, step_, "AllToAll"));
-      std::memcpy(d + static_cast<size_t>(p) * block + offset,
+      CopyBytes(d + static_cast<size_t>(p) * block + offset,
                   Slot(p, step_) + static_cast<size_t>(rank_) * window, n);
     }
   }
@@ -123,7 +124,7 @@ Status Communicator::AllToAllVRound(const char* src, const int64_t* send_counts,
   for (int p = 0; p < size_; ++p) {
     const size_t n = part(send_counts[p]);
     if (n != 0) {
-      std::memcpy(slot + header + static_cast<size_t>(p) * stride,
+      CopyBytes(slot + header + static_cast<size_t>(p) * stride,
                   src + (static_cast<size_t>(send_displs[p]) + offset) * elem, n * elem);
     }
   }
@@ -142,7 +143,7 @@ Status Communicator::AllToAllVRound(const char* src, const int64_t* send_counts,
     }
     const size_t n = part(recv_counts[p]);
     if (n != 0) {
-      std::memcpy(dst + (static_cast<size_t>(recv_displs[p]) + offset) * elem,
+      CopyBytes(dst + (static_cast<size_t>(recv_displs[p]) + offset) * elem,
                   peer_slot + header + static_cast<size_t>(rank_) * stride, n * elem);
     }
   }

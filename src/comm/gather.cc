@@ -7,11 +7,12 @@
 // ReduceScatter: each rank stages a window of all R blocks (R windows of slot/R bytes), waits for
 //   everyone, and reduces block `rank` across the R slots in rank order into dst. Each rank reads
 //   R windows of its own block only: N bytes in total instead of R*N for an allreduce.
-// Copies are single memcpy calls: a core copies 1 MiB out of the other core's cache in ~20 us.
+// Copies go through CopyBytes (copy.h): a core copies 1 MiB out of the other core's cache in ~20 us.
 #include <algorithm>
 #include <cstring>
 
 #include "comm/communicator.h"
+#include "comm/copy.h"
 
 namespace mc2::comm {
 
@@ -35,14 +36,14 @@ Status Communicator::AllGather(const void* src, void* dst, size_t send_count, DT
   for (size_t offset = 0; offset < block; offset += window) {
     const size_t n = std::min(window, block - offset);
     MC2_ASSIGN_OR_RETURN(char* slot, BeginStep("AllGather"));
-    std::memcpy(slot, s + offset, n);
+    CopyBytes(slot, s + offset, n);
     PublishStep();
     char* own_out = d + static_cast<size_t>(rank_) * block + offset;
-    if (own_out != s + offset) std::memmove(own_out, s + offset, n);
+    if (own_out != s + offset) CopyBytes(own_out, s + offset, n);
     for (int i = 1; i < size_; ++i) {
       const int p = (rank_ + i) % size_;
       MC2_RETURN_IF_ERROR(WaitPeerStep(p, step_, "AllGather"));
-      std::memcpy(d + static_cast<size_t>(p) * block + offset, Slot(p, step_), n);
+      CopyBytes(d + static_cast<size_t>(p) * block + offset, Slot(p, step_), n);
     }
   }
   return Status::Ok();
@@ -62,11 +63,11 @@ Status Communicator::Broadcast(void* buf, size_t count, DType dtype, int root) {
   for (size_t offset = 0; offset < bytes; offset += options_.slot_bytes) {
     const size_t n = std::min(options_.slot_bytes, bytes - offset);
     MC2_ASSIGN_OR_RETURN(char* slot, BeginStep("Broadcast"));
-    if (rank_ == root) std::memcpy(slot, b + offset, n);
+    if (rank_ == root) CopyBytes(slot, b + offset, n);
     PublishStep();
     if (rank_ != root) {
       MC2_RETURN_IF_ERROR(WaitPeerStep(root, step_, "Broadcast"));
-      std::memcpy(b + offset, Slot(root, step_), n);
+      CopyBytes(b + offset, Slot(root, step_), n);
     }
   }
   return Status::Ok();
@@ -95,7 +96,7 @@ Status Communicator::ReduceScatter(const void* src, void* dst, size_t recv_count
     const size_t n = std::min(window, recv_count - offset);
     MC2_ASSIGN_OR_RETURN(char* slot, BeginStep("ReduceScatter"));
     for (int p = 0; p < size_; ++p) {
-      std::memcpy(slot + static_cast<size_t>(p) * stride,
+      CopyBytes(slot + static_cast<size_t>(p) * stride,
                   s + (static_cast<size_t>(p) * recv_count + offset) * elem, n * elem);
     }
     PublishStep();

@@ -38,6 +38,8 @@ CommOptions CommOptions::FromEnv() {
   o.spin_us = EnvInt("MC2_COMM_SPIN_US", o.spin_us);
   const int64_t slot = EnvInt("MC2_COMM_SLOT_BYTES", static_cast<int64_t>(o.slot_bytes));
   if (slot >= 65536 && slot <= (int64_t{1} << 30)) o.slot_bytes = static_cast<size_t>(slot) & ~size_t{63};
+  const int64_t round = EnvInt("MC2_COMM_ROUND_BYTES", static_cast<int64_t>(o.round_bytes));
+  if (round >= 4096) o.round_bytes = static_cast<size_t>(round);
   const int64_t oneshot = EnvInt("MC2_COMM_ONESHOT_MAX", static_cast<int64_t>(o.oneshot_max_bytes));
   if (oneshot >= 0) o.oneshot_max_bytes = static_cast<size_t>(oneshot);
   // HCCL sizes its communication buffer with HCCL_BUFFSIZE (MiB); honour it, then our own variable.

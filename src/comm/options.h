@@ -3,6 +3,8 @@
 //   MC2_COMM_SPIN_US         [50, or 2 when ranks outnumber cores] busy-wait before sleeping
 //   MC2_COMM_SLOT_BYTES      [4 MiB]  staging buffer per rank (two of them, double-buffered)
 //   MC2_COMM_ONESHOT_MAX     [256 KiB] largest AllReduce done one-shot; larger ones go two-shot
+//   MC2_COMM_ROUND_BYTES     [512 KiB] part of a large AllReduce staged per round (kept small so
+//                            a round's data is still in cache when the peers read it)
 //   MC2_COMM_SYMM_BYTES      [64 MiB] symmetric buffer per rank for fused operators (HCCL_BUFFSIZE,
 //                            in MiB as HCCL reads it, is honoured too; MC2_COMM_SYMM_BYTES wins).
 //                            Pages are touched only when used, so an unused buffer costs address space.
@@ -19,6 +21,7 @@ struct CommOptions {
   int64_t spin_us = -1;  // -1: chosen from the rank and core counts
   size_t slot_bytes = size_t{4} << 20;
   size_t oneshot_max_bytes = size_t{256} << 10;
+  size_t round_bytes = size_t{512} << 10;
   size_t symmetric_bytes = size_t{64} << 20;
 
   // The defaults above, overridden by the environment variables.
