@@ -15,10 +15,12 @@
 // that arithmetic, not by memory, at ~4-5 elements per cycle (docs/kernels.md has the measured
 // figures). Four independent accumulators hide the FMA latency.
 //
-// For 2 <= m <= 16 a block of 256 k-values of 8 columns is dequantized once into an L1 buffer
-// (8 KiB) and reused by every row through a 4-row x 2-column register tile (8 accumulators, 6 loads
-// per 8 FMAs); the matching block of x (16 rows x 256 fp32 = 16 KiB) stays in L1 beside it (with
-// 512 k-values the x block alone filled L1 and the tile ran from L2 at ~1/3 the speed). Its cost
+// For 2 <= m <= 16 a block of 128 k-values of 12 columns is dequantized once into an L1 buffer
+// (6 KiB) and reused by every row. m <= 4: a 4-row x 2-column dot-product tile (8 accumulators);
+// m >= 5: the GEMM micro-kernel's shape with W as the broadcast operand against x^T (6 columns x
+// 2N rows, 12 FMAs per 2 loads + 6 broadcasts); the x block (16 rows x 128 fp32 = 8 KiB) stays in
+// L1 beside it (with 512 k-values the x block alone filled L1 and the tile ran from L2 at ~1/3 the
+// speed). Its cost
 // is m * 2 flops per weight on 2 FMA pipes: at m = 16 this is ~5.4 ms for 4096 x 4096 at the
 // 99 GFLOP/s peak, so m = 16 cannot be within 1.5x of the bandwidth-bound m = 1 time (0.7 ms
 // int8) on this core with fp32 FMAs; the target is the FMA peak plus one dequantization pass.
@@ -180,6 +182,53 @@ HWY_INLINE void DotTile(const float* HWY_RESTRICT x, int64_t ldx, const float* H
   }
 }
 
+// out[c][0 .. 2N) = sum_p w_c[p] * xt[p][0 .. 2N) for 6 dequantized columns (w_c = w + c * ldw)
+// against 2N rows of x^T: the GEMM micro-kernel's 6 x 2-vector shape with W as the broadcast
+// operand, so 12 FMAs cost 2 vector loads and 6 broadcasts.
+HWY_INLINE void OuterTile6(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT xt, size_t ldt,
+                           size_t len, float* HWY_RESTRICT out) {
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  VF c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
+  VF c20 = hn::Zero(df), c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df);
+  VF c40 = hn::Zero(df), c41 = hn::Zero(df), c50 = hn::Zero(df), c51 = hn::Zero(df);
+  for (size_t p = 0; p < len; ++p) {
+    const VF b0 = hn::LoadU(df, xt + p * ldt);
+    const VF b1 = hn::LoadU(df, xt + p * ldt + N);
+    VF a = hn::Set(df, w[p]);
+    c00 = hn::MulAdd(a, b0, c00);
+    c01 = hn::MulAdd(a, b1, c01);
+    a = hn::Set(df, w[ldw + p]);
+    c10 = hn::MulAdd(a, b0, c10);
+    c11 = hn::MulAdd(a, b1, c11);
+    a = hn::Set(df, w[2 * ldw + p]);
+    c20 = hn::MulAdd(a, b0, c20);
+    c21 = hn::MulAdd(a, b1, c21);
+    a = hn::Set(df, w[3 * ldw + p]);
+    c30 = hn::MulAdd(a, b0, c30);
+    c31 = hn::MulAdd(a, b1, c31);
+    a = hn::Set(df, w[4 * ldw + p]);
+    c40 = hn::MulAdd(a, b0, c40);
+    c41 = hn::MulAdd(a, b1, c41);
+    a = hn::Set(df, w[5 * ldw + p]);
+    c50 = hn::MulAdd(a, b0, c50);
+    c51 = hn::MulAdd(a, b1, c51);
+  }
+  const size_t ld = 2 * N;
+  hn::StoreU(c00, df, out);
+  hn::StoreU(c01, df, out + N);
+  hn::StoreU(c10, df, out + ld);
+  hn::StoreU(c11, df, out + ld + N);
+  hn::StoreU(c20, df, out + 2 * ld);
+  hn::StoreU(c21, df, out + 2 * ld + N);
+  hn::StoreU(c30, df, out + 3 * ld);
+  hn::StoreU(c31, df, out + 3 * ld + N);
+  hn::StoreU(c40, df, out + 4 * ld);
+  hn::StoreU(c41, df, out + 4 * ld + N);
+  hn::StoreU(c50, df, out + 5 * ld);
+  hn::StoreU(c51, df, out + 5 * ld + N);
+}
+
 template <bool kF16, bool kOff, bool kInt4, bool kFast>
 void DecodeImpl(const WqRunArgs& args) {
   const WqPackedWeights& pw = *args.packed;
@@ -209,8 +258,19 @@ void DecodeImpl(const WqRunArgs& args) {
     for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
   } else {
     std::memset(acc, 0, rows * ncols * sizeof(float));
+    // x^T ([k_pad][ldt] fp32, rows zero padded to a multiple of 2N) for the outer-product tile.
+    const int64_t row_group = static_cast<int64_t>(2 * hn::Lanes(DF()));
+    const int64_t ldt = (rows + row_group - 1) / row_group * row_group;
+    float* xt = wbuf + kDecodeCols * kDecodeKb;
+    float* batch_acc = xt + c.k_pad * ldt;  // [kDecodeCols][ldt]
+    if (rows >= kDecodeOuterMinRows) {
+      for (int64_t e = 0; e < c.k_pad; ++e) {
+        for (int64_t r = 0; r < ldt; ++r) xt[e * ldt + r] = r < rows ? x32[r * ldx + e] : 0.0f;
+      }
+    }
     for (int64_t j0 = args.n0; j0 < args.n1; j0 += kDecodeCols) {
       const int64_t nc = args.n1 - j0 < kDecodeCols ? args.n1 - j0 : kDecodeCols;
+      if (rows >= kDecodeOuterMinRows) std::memset(batch_acc, 0, kDecodeCols * ldt * sizeof(float));
       for (int64_t e0 = 0; e0 < c.k_pad; e0 += kDecodeKb) {
         const int64_t e1 = e0 + kDecodeKb < c.k_pad ? e0 + kDecodeKb : c.k_pad;
         for (int64_t cc = 0; cc < kDecodeCols; ++cc) {
@@ -219,6 +279,33 @@ void DecodeImpl(const WqRunArgs& args) {
           } else {
             std::memset(wbuf + cc * kDecodeKb, 0, (e1 - e0) * sizeof(float));
           }
+        }
+        if (rows >= kDecodeOuterMinRows) {
+          // Rows in groups of 2N against 6 columns at a time (kDecodeCols is a multiple of 6).
+          // Sums go to the batch's own [column][ldt] buffer (contiguous vector adds); the (rows, n)
+          // acc is written once per batch: adding there per block strided by n (16 KiB) took
+          // more than half the time (measured).
+          HWY_ALIGN float out[6 * 32];
+          const DF df;
+          const size_t N = hn::Lanes(df);
+          for (int64_t rg = 0; rg < rows; rg += row_group) {
+            for (int64_t cc = 0; cc < nc; cc += 6) {
+              OuterTile6(wbuf + cc * kDecodeKb, kDecodeKb, xt + e0 * ldt + rg, static_cast<size_t>(ldt),
+                         static_cast<size_t>(e1 - e0), out);
+              for (int64_t c6 = 0; c6 < 6; ++c6) {
+                float* b = batch_acc + (cc + c6) * ldt + rg;
+                for (size_t v = 0; v < 2; ++v) {
+                  hn::Store(hn::Add(hn::Load(df, b + v * N), hn::Load(df, out + c6 * row_group + v * N)), df, b + v * N);
+                }
+              }
+            }
+          }
+          if (e1 == c.k_pad) {
+            for (int64_t cc = 0; cc < nc; ++cc) {
+              for (int64_t r = 0; r < rows; ++r) acc[r * ncols + (j0 - args.n0) + cc] = batch_acc[cc * ldt + r];
+            }
+          }
+          continue;
         }
         for (int64_t r0 = 0; r0 < rows; r0 += 4) {
           const float* xr = x32 + r0 * ldx + e0;
@@ -280,7 +367,8 @@ HWY_EXPORT(WqDecodeRunImpl);
 
 size_t WqDecodeScratchBytes(int64_t rows, int64_t k_pad, int64_t n) {
   const int64_t rows_pad = (rows + 3) / 4 * 4;
-  const int64_t floats = rows_pad * XStride(k_pad) + (rows * n + 15) / 16 * 16 + kDecodeCols * kDecodeKb;
+  const int64_t floats = rows_pad * XStride(k_pad) + (rows * n + 15) / 16 * 16 + kDecodeCols * kDecodeKb +
+                         (k_pad + kDecodeCols) * ((rows + 31) / 32 * 32);
   return static_cast<size_t>(floats) * sizeof(float);
 }
 

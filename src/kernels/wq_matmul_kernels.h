@@ -12,10 +12,12 @@ namespace mc2::kernels {
 
 // Decode: k-elements per packed chunk, and k per dequantized block of the multi-row path.
 inline constexpr int64_t kWqChunk = 32;
-// Multi-row decode: k per dequantized block and columns dequantized together. A block of x
-// (16 rows x 256 x 4 B = 16 KiB) and of W (8 x 256 x 4 B = 8 KiB) fit L1 together.
-inline constexpr int64_t kDecodeKb = 256;
-inline constexpr int64_t kDecodeCols = 8;
+// Multi-row decode: k per dequantized block and columns dequantized together (a multiple of 6
+// and of 2). A block of x (16 rows x 128 x 4 B = 8 KiB) and of W (12 x 128 x 4 B = 6 KiB) fit L1.
+inline constexpr int64_t kDecodeKb = 128;
+inline constexpr int64_t kDecodeCols = 12;
+// From this many rows the multi-row decode uses the outer-product tile.
+inline constexpr int64_t kDecodeOuterMinRows = 5;
 // Row stride of the fp32 copy of x in the decode scratch.
 inline int64_t XStride(int64_t k_pad) { return k_pad + 16; }
 
