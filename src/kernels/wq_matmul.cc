@@ -202,8 +202,10 @@ Status ExecuteWqMatmul(const WqMatmulPlan& plan, const WqMatmulArgs& args, const
                           ") is outside the (", args.m, ", ", d.n, ") output"));
   }
   if (range.empty()) return Status::Ok();
-  if (range.n0 % plan.n_align() != 0) {
-    return Invalid(StrCat("range: first column ", range.n0, " is not a multiple of ", plan.n_align()));
+  // Prefill reads 32-column weight blocks from a block boundary; decode takes any first column
+  // (n_align() is only its preferred granularity).
+  if (plan.regime() == MatmulRegime::kPrefill && range.n0 % kWqChunk != 0) {
+    return Invalid(StrCat("range: first column ", range.n0, " is not a multiple of ", kWqChunk));
   }
   if (scratch == nullptr || scratch_bytes < plan.ScratchBytes(range.rows())) {
     return Invalid(StrCat("scratch: ", scratch_bytes, " bytes, ", plan.ScratchBytes(range.rows()), " needed"));

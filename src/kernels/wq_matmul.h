@@ -83,7 +83,8 @@ class WqMatmulPlan {
   const WqMatmulDesc& desc() const { return desc_; }
   MatmulRegime regime() const { return packed_.regime; }
   const WqPackedWeights& packed() const { return packed_; }
-  // Column block the kernels work in; task ranges should be multiples of it.
+  // Column block the kernels work in; task ranges should start at multiples of it (prefill
+  // requires it, decode only prefers it).
   int64_t n_align() const { return n_align_; }
   // Scratch one ExecuteWqMatmul call over `rows` rows needs.
   size_t ScratchBytes(int64_t rows) const;

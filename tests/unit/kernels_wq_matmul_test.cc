@@ -293,6 +293,14 @@ TEST(WqMatmulTest, ConcurrentRangesMatchOneCall) {
     args.y = many.data();
     ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, ThreadsFor, nullptr, tasks, scratches.data(), scratches.size()).ok());
     EXPECT_EQ(one, many);
+    if (regime == MatmulRegime::kDecode) {
+      // Decode accepts any first column: two ranges split at column 7.
+      std::vector<uint8_t> split(OutBytes(d, c.m));
+      args.y = split.data();
+      ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, c.m, 0, 7}, scratch.data(), scratch.size()).ok());
+      ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, c.m, 7, d.n}, scratch.data(), scratch.size()).ok());
+      EXPECT_EQ(one, split);
+    }
   }
 }
 
