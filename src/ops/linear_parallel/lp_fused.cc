@@ -1,0 +1,344 @@
+#include "ops/linear_parallel/lp_fused.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/reduce.h"
+#include "ops/common/symmetric_channel.h"
+
+namespace mc2::ops {
+
+namespace {
+
+using Type = LinearParallelType;
+
+// Rows per reduce tile: ~16 KiB of each source, so the sources and the sum stay in L1/L2
+// between the reduction and the residual add.
+constexpr size_t kTileBytes = 16 << 10;
+constexpr size_t kAlign = 64;
+
+size_t RoundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+template <typename Fn>
+Status ForTasks(ThreadPool* pool, int64_t n_tasks, const Fn& fn) {
+  if (pool == nullptr || pool->num_threads() <= 1 || n_tasks <= 1) {
+    for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
+    return Status::Ok();
+  }
+  return pool->ParallelFor(n_tasks, fn);
+}
+
+class Runner {
+ public:
+  explicit Runner(const LpRun& run)
+      : run_(run), s_(*run.schedule), rb_(static_cast<size_t>(s_.n) * s_.out_elem),
+        xb_(static_cast<size_t>(s_.k) * s_.in_elem),
+        rank_(run.comm != nullptr ? run.comm->rank() : 0), world_(s_.world_size) {}
+
+  Status Run();
+
+ private:
+  // ---- building blocks ----
+  Status Matmul(const char* x, int64_t rows, const float* token_scale, char* dst) const {
+    return run_.local->Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool);
+  }
+  const float* Tokens(int64_t row0) const { return run_.token_scale ? run_.token_scale + row0 : nullptr; }
+
+  // dst rows = round(sum of srcs rows) (+ residual), tile by tile across the pool.
+  Status ReduceRows(const char* const* srcs, int nsrc, int64_t rows, char* dst, bool residual) const {
+    if (rows <= 0 || s_.n == 0) return Status::Ok();
+    const int64_t tile = std::max<int64_t>(1, static_cast<int64_t>(kTileBytes / rb_));
+    auto task = [&](int64_t t, int) {
+      const int64_t r0 = t * tile;
+      const int64_t r1 = std::min(rows, r0 + tile);
+      const void* tile_srcs[kernels::kMaxReduceSources];
+      for (int p = 0; p < nsrc; ++p) tile_srcs[p] = srcs[p] + static_cast<size_t>(r0) * rb_;
+      kernels::ReduceArgs ra;
+      ra.srcs = tile_srcs;
+      ra.num_srcs = nsrc;
+      ra.src_dtype = run_.out_dtype;
+      ra.dst = dst + static_cast<size_t>(r0) * rb_;
+      ra.dst_dtype = run_.out_dtype;
+      ra.n = (r1 - r0) * s_.n;
+      if (nsrc == 1 && ra.dst != tile_srcs[0]) {
+        std::memcpy(ra.dst, tile_srcs[0], static_cast<size_t>(r1 - r0) * rb_);
+      } else if (nsrc > 1) {
+        kernels::ReduceSumRange(ra, 0, ra.n);
+      }
+      if (residual) AddResidual(static_cast<char*>(ra.dst), r1 - r0);
+    };
+    return ForTasks(run_.pool, (rows + tile - 1) / tile, task);
+  }
+
+  // rows of dst += residual, in the output dtype (one rounding of the fp32 sum: the dtype's add).
+  void AddResidual(char* dst, int64_t rows) const {
+    if (run_.residual == nullptr) return;
+    for (int64_t i = 0; i < rows; ++i) {
+      char* row = dst + static_cast<size_t>(i) * rb_;
+      const void* two[2] = {row, run_.residual};
+      kernels::ReduceArgs ra;
+      ra.srcs = two;
+      ra.num_srcs = 2;
+      ra.src_dtype = run_.out_dtype;
+      ra.dst = row;
+      ra.dst_dtype = run_.out_dtype;
+      ra.n = s_.n;
+      kernels::ReduceSumRange(ra, 0, s_.n);
+    }
+  }
+  Status AddResidualParallel(char* dst, int64_t rows) const {
+    const char* self[1] = {dst};
+    return run_.residual != nullptr ? ReduceRows(self, 1, rows, dst, true) : Status::Ok();
+  }
+
+  Status WaitAll(SymmetricChannel& ch, int segment, uint32_t seq) const {
+    for (int p = 0; p < world_; ++p) {
+      if (p != rank_) MC2_RETURN_IF_ERROR(ch.Wait(p, segment, seq));
+    }
+    return Status::Ok();
+  }
+
+  // ---- algorithms ----
+  Status Local();
+  Status Chained();
+  Status AllReducePass(SymmetricChannel& ch, int64_t row0, int64_t rows);
+  Status ReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows);
+  Status AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows);
+  Status AllGatherReduceScatter(SymmetricChannel& ch);
+
+  const LpRun& run_;
+  const LpSchedule& s_;
+  const size_t rb_;  // bytes of a product row
+  const size_t xb_;  // bytes of an input row
+  const int rank_, world_;
+};
+
+Status Runner::Local() {
+  MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.out));
+  if (run_.intermediate != nullptr) std::memcpy(run_.intermediate, run_.x, static_cast<size_t>(s_.rows) * xb_);
+  return AddResidualParallel(run_.out, s_.rows);
+}
+
+Status Runner::Chained() {
+  comm::Communicator& c = *run_.comm;
+  const size_t n = static_cast<size_t>(s_.n);
+  switch (s_.type) {
+    case Type::kLinearAllReduce:
+      MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.out));
+      MC2_RETURN_IF_ERROR(c.AllReduce(run_.out, run_.out, static_cast<size_t>(s_.rows) * n, run_.out_dtype));
+      return AddResidualParallel(run_.out, s_.rows);
+    case Type::kLinearReduceScatter: {
+      const int64_t block = s_.rows / world_;
+      MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.buffer));
+      MC2_RETURN_IF_ERROR(c.ReduceScatter(run_.buffer, run_.out, static_cast<size_t>(block) * n, run_.out_dtype));
+      return AddResidualParallel(run_.out, block);
+    }
+    case Type::kAllGatherLinear: {
+      char* g = run_.intermediate != nullptr ? run_.intermediate : run_.buffer;
+      MC2_RETURN_IF_ERROR(c.AllGather(run_.x, g, static_cast<size_t>(s_.rows * s_.k), run_.in_dtype));
+      MC2_RETURN_IF_ERROR(Matmul(g, s_.rows * world_, nullptr, run_.out));
+      return AddResidualParallel(run_.out, s_.rows * world_);
+    }
+    default:
+      break;
+  }
+  return AtbError(atb::kInvalidParam, "type: ", LinearParallelTypeName(s_.type), " has no chained form");
+}
+
+// Decode: one chunk, one-shot. Prefill: chunk i's matmul, then chunk i-1's reduction.
+Status Runner::AllReducePass(SymmetricChannel& ch, int64_t row0, int64_t rows) {
+  uint32_t seq = 0;
+  MC2_RETURN_IF_ERROR(ch.Begin(&seq));
+  const int64_t chunk = s_.chunk_rows;
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  auto begin = [&](int64_t c) { return c * chunk; };
+  auto count = [&](int64_t c) { return std::min(rows, (c + 1) * chunk) - c * chunk; };
+  auto owned = [&](int64_t c, int q) { return count(c) * q / world_; };
+  auto half = [&](int p, int64_t row) { return ch.Half(p, seq) + static_cast<size_t>(row) * rb_; };
+  const bool two_shot = s_.algorithm == LpAlgorithm::kTwoShot;
+  const int reduced_segment = static_cast<int>(kLpMaxChunks);
+  for (int64_t i = 0; i <= chunks + (two_shot ? 1 : 0); ++i) {
+    if (i < chunks) {
+      MC2_RETURN_IF_ERROR(Matmul(run_.x + static_cast<size_t>(row0 + begin(i)) * xb_, count(i),
+                                 Tokens(row0 + begin(i)), half(rank_, begin(i))));
+      MC2_RETURN_IF_ERROR(ch.Signal(static_cast<int>(i), seq));
+    }
+    const int64_t c = i - 1;
+    if (c >= 0 && c < chunks) {
+      MC2_RETURN_IF_ERROR(WaitAll(ch, static_cast<int>(c), seq));
+      const int64_t lo = two_shot ? begin(c) + owned(c, rank_) : begin(c);
+      const int64_t hi = two_shot ? begin(c) + owned(c, rank_ + 1) : begin(c) + count(c);
+      const char* srcs[kernels::kMaxReduceSources];
+      for (int p = 0; p < world_; ++p) srcs[p] = half(p, lo);
+      if (!two_shot) {
+        MC2_RETURN_IF_ERROR(ReduceRows(srcs, world_, hi - lo, run_.out + static_cast<size_t>(row0 + lo) * rb_, true));
+      } else {
+        // The sum stays in this rank's half for the peers; the output gets it plus the residual.
+        MC2_RETURN_IF_ERROR(ReduceRows(srcs, world_, hi - lo, half(rank_, lo), false));
+        MC2_RETURN_IF_ERROR(ch.Signal(reduced_segment + static_cast<int>(c), seq));
+        const char* sum[1] = {half(rank_, lo)};
+        MC2_RETURN_IF_ERROR(ReduceRows(sum, 1, hi - lo, run_.out + static_cast<size_t>(row0 + lo) * rb_, true));
+      }
+    }
+    const int64_t g = i - 2;
+    if (two_shot && g >= 0) {
+      for (int d = 1; d < world_; ++d) {
+        const int q = (rank_ + d) % world_;
+        MC2_RETURN_IF_ERROR(ch.Wait(q, reduced_segment + static_cast<int>(g), seq));
+        const int64_t lo = begin(g) + owned(g, q);
+        const int64_t hi = begin(g) + owned(g, q + 1);
+        const char* sum[1] = {half(q, lo)};
+        MC2_RETURN_IF_ERROR(ReduceRows(sum, 1, hi - lo, run_.out + static_cast<size_t>(row0 + lo) * rb_, true));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+// Rows [b0, b0 + rows) of every rank's block. Half layout: block q's pass rows at q * rows.
+Status Runner::ReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows) {
+  uint32_t seq = 0;
+  MC2_RETURN_IF_ERROR(ch.Begin(&seq));
+  const int64_t block = s_.rows / world_;
+  const int64_t chunk = s_.chunk_rows;
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  auto count = [&](int64_t c) { return std::min(rows, (c + 1) * chunk) - c * chunk; };
+  auto half = [&](int p, int q, int64_t rel) {
+    return ch.Half(p, seq) + static_cast<size_t>(q * rows + rel) * rb_;
+  };
+  auto segment = [&](int q, int64_t c) { return static_cast<int>(q * chunks + c); };
+  for (int64_t i = 0; i <= chunks; ++i) {
+    if (i < chunks) {
+      for (int d = 1; d <= world_; ++d) {
+        const int q = (rank_ + d) % world_;  // the peers' blocks first, this rank's own last
+        const int64_t row = q * block + b0 + i * chunk;
+        MC2_RETURN_IF_ERROR(Matmul(run_.x + static_cast<size_t>(row) * xb_, count(i), Tokens(row), half(rank_, q, i * chunk)));
+        MC2_RETURN_IF_ERROR(ch.Signal(segment(q, i), seq));
+      }
+    }
+    const int64_t c = i - 1;
+    if (c >= 0) {
+      MC2_RETURN_IF_ERROR(WaitAll(ch, segment(rank_, c), seq));
+      const char* srcs[kernels::kMaxReduceSources];
+      for (int p = 0; p < world_; ++p) srcs[p] = half(p, rank_, c * chunk);
+      MC2_RETURN_IF_ERROR(
+          ReduceRows(srcs, world_, count(c), run_.out + static_cast<size_t>(b0 + c * chunk) * rb_, true));
+    }
+  }
+  return Status::Ok();
+}
+
+// Input rows [a0, a0 + rows) of every rank.
+Status Runner::AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows) {
+  uint32_t seq = 0;
+  MC2_RETURN_IF_ERROR(ch.Begin(&seq));
+  const char* own = run_.x + static_cast<size_t>(a0) * xb_;
+  std::memcpy(ch.Half(rank_, seq), own, static_cast<size_t>(rows) * xb_);
+  MC2_RETURN_IF_ERROR(ch.Signal(0, seq));
+  for (int d = 0; d < world_; ++d) {
+    const int j = (rank_ + d) % world_;  // own shard first, straight from the input
+    if (d > 0) MC2_RETURN_IF_ERROR(ch.Wait(j, 0, seq));
+    const char* src = d == 0 ? own : ch.Half(j, seq);
+    const int64_t row = j * s_.rows + a0;
+    if (run_.intermediate != nullptr) {
+      std::memcpy(run_.intermediate + static_cast<size_t>(row) * xb_, src, static_cast<size_t>(rows) * xb_);
+    }
+    char* dst = run_.out + static_cast<size_t>(row) * rb_;
+    MC2_RETURN_IF_ERROR(Matmul(src, rows, nullptr, dst));
+    MC2_RETURN_IF_ERROR(AddResidualParallel(dst, rows));
+  }
+  return Status::Ok();
+}
+
+Status Runner::AllGatherReduceScatter(SymmetricChannel& ch) {
+  const int ag = run_.attrs->ag_dim, rs = run_.attrs->rs_dim;
+  const bool inner = run_.attrs->inner_dim_is_ag;
+  auto ag_idx = [&](int r) { return inner ? r % ag : r / rs; };
+  auto rs_idx = [&](int r) { return inner ? r / ag : r % rs; };
+  auto rank_at = [&](int a, int s) { return inner ? s * ag + a : a * rs + s; };
+  const int64_t m = s_.rows;
+  const int64_t block = m * ag / rs;
+  const size_t q_offset = RoundUp(static_cast<size_t>(m) * xb_, kAlign);
+  uint32_t seq = 0;
+  MC2_RETURN_IF_ERROR(ch.Begin(&seq));
+  std::memcpy(ch.Half(rank_, seq), run_.x, static_cast<size_t>(m) * xb_);
+  MC2_RETURN_IF_ERROR(ch.Signal(0, seq));
+  const int my_rs = rs_idx(rank_), my_ag = ag_idx(rank_);
+  char* q = ch.Half(rank_, seq) + q_offset;
+  for (int d = 1; d <= rs; ++d) {
+    const int b = (my_rs + d) % rs;  // the RS peers' blocks first, this rank's own last
+    for (int64_t row = b * block; row < (b + 1) * block;) {
+      const int a = static_cast<int>(row / m);  // G row -> AG shard a, its row row % m
+      const int64_t len = std::min((b + 1) * block, (a + 1) * m) - row;
+      const int src_rank = rank_at(a, my_rs);
+      if (src_rank != rank_) MC2_RETURN_IF_ERROR(ch.Wait(src_rank, 0, seq));
+      const char* src = (src_rank == rank_ ? run_.x : ch.Half(src_rank, seq)) + static_cast<size_t>(row % m) * xb_;
+      MC2_RETURN_IF_ERROR(Matmul(src, len, nullptr, q + static_cast<size_t>(row) * rb_));
+      row += len;
+    }
+    MC2_RETURN_IF_ERROR(ch.Signal(1 + b, seq));
+  }
+  const char* srcs[kernels::kMaxReduceSources];
+  for (int s = 0; s < rs; ++s) {
+    const int j = rank_at(my_ag, s);
+    if (j != rank_) MC2_RETURN_IF_ERROR(ch.Wait(j, 1 + my_rs, seq));
+    srcs[s] = ch.Half(j, seq) + q_offset + static_cast<size_t>(my_rs * block) * rb_;
+  }
+  return ReduceRows(srcs, rs, block, run_.out, false);
+}
+
+Status Runner::Run() {
+  if (s_.algorithm == LpAlgorithm::kLocal) return Local();
+  if (s_.algorithm == LpAlgorithm::kChained) return Chained();
+  SymmetricChannel ch(run_.comm);
+  switch (s_.type) {
+    case Type::kLinearAllReduce:
+      for (int64_t r0 = 0; r0 < s_.rows; r0 += s_.pass_rows) {
+        MC2_RETURN_IF_ERROR(AllReducePass(ch, r0, std::min(s_.pass_rows, s_.rows - r0)));
+      }
+      return Status::Ok();
+    case Type::kLinearReduceScatter: {
+      const int64_t block = s_.rows / world_;
+      for (int64_t b0 = 0; b0 < block; b0 += s_.pass_rows) {
+        MC2_RETURN_IF_ERROR(ReduceScatterPass(ch, b0, std::min(s_.pass_rows, block - b0)));
+      }
+      return Status::Ok();
+    }
+    case Type::kAllGatherLinear:
+      for (int64_t a0 = 0; a0 < s_.rows; a0 += s_.pass_rows) {
+        MC2_RETURN_IF_ERROR(AllGatherPass(ch, a0, std::min(s_.pass_rows, s_.rows - a0)));
+      }
+      return Status::Ok();
+    case Type::kAllGatherLinearReduceScatter:
+      return AllGatherReduceScatter(ch);
+    case Type::kPureLinear:
+      return Local();
+  }
+  return AtbError(atb::kInternalError, "LinearParallelOp: schedule has no algorithm");
+}
+
+}  // namespace
+
+size_t LpChainedBufferBytes(const LpSchedule& s, bool has_intermediate) {
+  if (s.algorithm != LpAlgorithm::kChained) return 0;
+  if (s.type == Type::kLinearReduceScatter) return static_cast<size_t>(s.rows * s.n) * s.out_elem;
+  if (s.type == Type::kAllGatherLinear && !has_intermediate) {
+    return static_cast<size_t>(s.rows * s.world_size * s.k) * s.in_elem;
+  }
+  return 0;
+}
+
+size_t LpPassBytes(const LpSchedule& s, int64_t pass_rows) {
+  const size_t xb = static_cast<size_t>(s.k) * s.in_elem;
+  const size_t rb = static_cast<size_t>(s.n) * s.out_elem;
+  switch (s.type) {
+    case Type::kLinearAllReduce: return static_cast<size_t>(pass_rows) * rb;
+    case Type::kLinearReduceScatter: return static_cast<size_t>(pass_rows * s.world_size) * rb;
+    case Type::kAllGatherLinear: return static_cast<size_t>(pass_rows) * xb;
+    default: return 0;
+  }
+}
+
+Status RunLinearParallel(const LpRun& run) { return Runner(run).Run(); }
+
+}  // namespace mc2::ops

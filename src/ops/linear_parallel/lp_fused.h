@@ -1,0 +1,81 @@
+// The execution paths of LinearParallel: how the data moves and why.
+//
+// Notation: R ranks, each with x_r (M, k) and P_r = round_out(x_r @ op(W_r)) (lp_local.h); rows
+// are 2 bytes * n. Every sum over ranks is the golden's: fp32 in rank order 0..R-1, one rounding
+// (kernels/reduce.h); the residual [n] is added once, after communication, in the output dtype
+// (a second 2-source reduce, round(float(a) + float(res)), exactly the device's add). All paths use
+// the communicator's symmetric buffers through SymmetricChannel (half[seq % 2] per call, no
+// barrier) and fall back to the chained form (matmul + Communicator collective) when a peer's
+// buffer is not mapped here.
+//
+// LINEAR_ALL_REDUCE  the matmul writes P_r straight into this rank's half (no copy-in), chunk by
+//   chunk, signalling each; one-shot (P bytes <= the one-shot limit, 256 KiB: decode) every rank
+//   sums every chunk of all R halves into its output and adds the residual while the rows are in
+//   cache; two-shot (prefill) rank r sums its 1/R of each chunk's rows in place, signals, and copies
+//   the other owners' sums (+ residual) - each rank reads 2 (R-1)/R of P instead of P. The
+//   reduction of chunk i runs after the matmul of chunk i + 1 (>= 64 rows, ~4 per pass), so it
+//   only waits for the slower peer when that peer is behind.
+//
+//       rank r: matmul chunk 0 -> half_r | matmul chunk 1 -> half_r | ...
+//                                         | sum chunk 0 of half_0..R-1 -> out (+res) | ...
+//
+// LINEAR_REDUCE_SCATTER  the rows are R blocks (block q is rank q's output). Rank r computes, in
+//   each chunk round, block r+1, r+2, ..., its own block last, into its half, signalling each
+//   (block, chunk): peer q can start summing its chunk while r is still computing the others, and
+//   the sum of r's own chunk c (R sources, read in place from the peers' halves) runs after the
+//   round c + 1 matmuls. Each rank reads (R-1)/R of P: the same bytes as a ring reduce-scatter,
+//   with no staging copy.
+//
+// ALL_GATHER_LINEAR  each rank publishes its input rows in its half (one copy, M k bytes: 1 % of
+//   the matmul's time at k = 4096, n = 4096) and signals, then multiplies its own shard straight
+//   from its input while the peers publish theirs, then the peers' shards in the order r+1, r+2,
+//   ... as they are signalled, straight from their halves (no gather buffer). keepIntermediate
+//   copies each shard into intermediateOutput as it is consumed.
+//
+// ALL_GATHER_LINEAR_REDUCE_SCATTER  over the full communicator's buffers with direct addressing
+//   of the grid: rank j publishes x_j, computes Q_j = G_j @ W_j block by block (the blocks its RS
+//   peers own first, its own last) reading the AG peers' inputs from their halves, and sums its
+//   block of Q over its RS group (in rsIdx order) from the peers' halves. No sub-communicators.
+//
+// Large calls run as several passes (each a new channel call on the other half) when a pass's
+// data do not fit half of the symmetric buffer (32 MiB of the default 64 MiB): pass p + 1's matmul
+// then overlaps the peers' reading of pass p.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "comm/communicator.h"
+#include "core/status.h"
+#include "core/thread_pool.h"
+#include "ops/linear_parallel/lp_local.h"
+#include "ops/linear_parallel/lp_op.h"
+
+namespace mc2::ops {
+
+struct LpRun {
+  const LpSchedule* schedule = nullptr;
+  const LinearParallelAttrs* attrs = nullptr;
+  const LpLocalProduct* local = nullptr;
+  comm::Communicator* comm = nullptr;
+  ThreadPool* pool = nullptr;
+  DType in_dtype = DType::kFloat16;
+  DType out_dtype = DType::kFloat16;
+  const char* x = nullptr;               // (M, k)
+  const float* token_scale = nullptr;    // (M) or null
+  const char* residual = nullptr;        // (n) or null
+  char* out = nullptr;
+  char* intermediate = nullptr;          // (R M, k) or null
+  char* matmul_scratch = nullptr;
+  char* buffer = nullptr;                // chained paths: the product or the gathered input
+};
+
+Status RunLinearParallel(const LpRun& run);
+
+// Bytes of `buffer` the chained path of `s` needs.
+size_t LpChainedBufferBytes(const LpSchedule& s, bool has_intermediate);
+
+// Bytes of one pass's data in a rank's half.
+size_t LpPassBytes(const LpSchedule& s, int64_t pass_rows);
+
+}  // namespace mc2::ops
