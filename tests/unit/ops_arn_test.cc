@@ -295,8 +295,10 @@ TEST(ArnSchedule, ChoosesBySizeAndFitsTheSymmetricBuffer) {
 class Summary : public ::testing::Environment {
  public:
   void TearDown() override {
-    std::printf("[ArnOp] %lld output elements compared: max |error| vs golden %.3g, %lld not bitwise equal\n",
-                static_cast<long long>(g_compared), g_max_abs_error, static_cast<long long>(g_differing));
+    std::printf("[ArnOp] %lld output elements compared: max |error| vs golden %.3g, %lld not bitwise equal, "
+                "%lld outside allclose(0.005) but within 2 ulps\n",
+                static_cast<long long>(g_compared), g_max_abs_error, static_cast<long long>(g_differing),
+                static_cast<long long>(testing::AcceptedOutliers()));
   }
 };
 const auto* const kSummary = ::testing::AddGlobalTestEnvironment(new Summary);

@@ -1,0 +1,174 @@
+// ArnOp with ranks as forked processes (the process transport: memfd segments shared between
+// processes) and under mpirun (the MPI transport): the same cases as the thread tests, judged by
+// each rank against the golden model it computes itself (the cases are deterministic).
+//
+// The MPI test starts `mpirun --oversubscribe -np 4` on this very binary with MC2_ARN_MPI_RANK=1
+// set; in that mode only ArnMpiRank.* runs, one process per rank.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "comm/mpi_transport.h"
+#include "comm/process_transport.h"
+#include "comm/root_info.h"
+#include "ops_arn_test_util.h"
+
+namespace mc2::ops {
+namespace {
+
+using reference::ArnShape;
+using reference::ScaleKind;
+
+struct ProcCase {
+  const char* name;
+  ArnShape shape;
+  ArnOptions options;
+  bool inplace;
+};
+
+std::vector<ProcCase> Cases() {
+  std::vector<ProcCase> v;
+  ArnShape decode;  // fp16 int8 per-channel, m = 3
+  decode.b = 1;
+  decode.s = 3;
+  decode.k = 256;
+  decode.n = 128;
+  v.push_back({"decode_oneshot", decode, {}, false});
+  ArnShape prefill = decode;
+  prefill.act = DType::kBFloat16;
+  prefill.weight = DType::kInt4;
+  prefill.scale = ScaleKind::kPerGroup;
+  prefill.group_size = 64;
+  prefill.transposed_weight = true;
+  prefill.s = 70;
+  v.push_back({"prefill_twoshot_inplace", prefill, ArnOptions{ArnAlgorithm::kTwoShot, 16}, true});
+  v.push_back({"prefill_oneshot_chunks", prefill, ArnOptions{ArnAlgorithm::kOneShot, 24}, false});
+  return v;
+}
+
+// Runs every case as rank comm.rank(); "" on success. `max_abs` gets the largest error.
+std::string RunCases(comm::Communicator& comm, double* max_abs) {
+  for (const ProcCase& pc : Cases()) {
+    ArnShape s = pc.shape;
+    s.world_size = comm.world_size();
+    reference::ArnCase c = reference::MakeArnCase(s);
+    for (int r = 1; r < s.world_size; ++r) c.ranks[static_cast<size_t>(r)].bias.reset();
+    auto golden = reference::WeightQuantMatmulAllReduceAddRmsNorm(c.ranks, c.attrs, reference::Mode::kCann);
+    if (!golden.ok()) return golden.status().ToString();
+    ThreadPool pool(1);
+    const testing::RankResult res = testing::RunArnRank(c, &comm, &pool, pc.options, pc.inplace, 2);
+    if (!res.status.ok()) return StrCat(pc.name, ": ", res.status.ToString());
+    if (!res.repeat_identical) return StrCat(pc.name, ": two runs differ");
+    const auto& want = (*golden)[static_cast<size_t>(comm.rank())];
+    int64_t differing = 0;
+    for (const auto& [got, ref, what] : {std::tuple{&res.y, &want.y, "y"}, std::tuple{&res.norm_out, &want.norm_out, "normOut"}}) {
+      const std::string verdict = testing::JudgeArn(*got, *ref, max_abs, &differing);
+      if (!verdict.empty()) return StrCat(pc.name, " ", what, ": ", verdict);
+    }
+  }
+  return "";
+}
+
+struct Report {
+  int32_t done;
+  int64_t outliers;
+  double max_abs;
+  char message[512];
+};
+
+TEST(ArnProcesses, MatchGoldenWithTwoAndFourRanks) {
+  for (int n : {2, 4}) {
+    SCOPED_TRACE(::testing::Message() << n << " processes");
+    auto info = comm::GetRootInfo();
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    auto* reports = static_cast<Report*>(mmap(nullptr, sizeof(Report) * n, PROT_READ | PROT_WRITE,
+                                              MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    ASSERT_NE(reports, MAP_FAILED);
+    std::vector<pid_t> pids;
+    for (int r = 0; r < n; ++r) {
+      const pid_t pid = fork();
+      if (pid == 0) {
+        comm::CommOptions o;
+        o.symmetric_bytes = 1 << 20;
+        o.slot_bytes = 256 << 10;
+        o.timeout_ms = 60000;
+        Report& rep = reports[r];
+        auto c = comm::InitRootInfo(n, *info, r, o);
+        std::string msg = c.ok() ? RunCases(**c, &rep.max_abs) : "init: " + c.status().ToString();
+        if (msg.empty() && std::string((*c)->transport()) != "processes") msg = "wrong transport";
+        std::snprintf(rep.message, sizeof(rep.message), "%s", msg.c_str());
+        rep.outliers = testing::AcceptedOutliers();
+        rep.done = msg.empty() ? 1 : 2;
+        _exit(msg.empty() ? 0 : 1);
+      }
+      pids.push_back(pid);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    for (pid_t pid : pids) {
+      int st = 0;
+      while (waitpid(pid, &st, WNOHANG) != pid) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          for (pid_t p : pids) kill(p, SIGKILL);
+          FAIL() << "ranks did not finish within 120 s";
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+    }
+    for (int r = 0; r < n; ++r) {
+      EXPECT_EQ(reports[r].done, 1) << "rank " << r << ": " << reports[r].message;
+      std::printf("[ArnOp processes] %d ranks, rank %d: max |error| %.3g, %lld outliers within 2 ulps\n", n, r,
+                  reports[r].max_abs, static_cast<long long>(reports[r].outliers));
+    }
+    munmap(reports, sizeof(Report) * n);
+  }
+}
+
+// One rank under mpirun (only when started by ArnMpi.FourRanksOversubscribed).
+TEST(ArnMpiRank, MatchesGolden) {
+  if (std::getenv("MC2_ARN_MPI_RANK") == nullptr) GTEST_SKIP() << "runs under mpirun only";
+  comm::CommOptions o = comm::CommOptions::FromEnv();
+  o.symmetric_bytes = 1 << 20;
+  auto c = comm::InitMpi(o);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  double max_abs = 0;
+  EXPECT_EQ(RunCases(**c, &max_abs), "") << "rank " << (*c)->rank();
+  std::printf("[ArnOp mpi] rank %d of %d (%s): max |error| %.3g, %lld outliers within 2 ulps\n", (*c)->rank(),
+              (*c)->world_size(), (*c)->transport(), max_abs, static_cast<long long>(testing::AcceptedOutliers()));
+}
+
+TEST(ArnMpi, FourRanksOversubscribed) {
+  if (std::getenv("MC2_ARN_MPI_RANK") != nullptr) GTEST_SKIP() << "this is a rank";
+  if (!comm::MpiTransportAvailable()) GTEST_SKIP() << "mc2 built without MPI";
+  if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
+  char self[4096] = {0};
+  const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(len, 0);
+  const std::string cmd = StrCat("timeout 170 mpirun --allow-run-as-root --oversubscribe -np 4 -x MC2_ARN_MPI_RANK=1 ",
+                                 self, " --gtest_filter=ArnMpiRank.* --gtest_color=no 2>&1");
+  FILE* out = popen(cmd.c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  std::string text;
+  char buf[512];
+  while (std::fgets(buf, sizeof(buf), out) != nullptr) text += buf;
+  const int rc = pclose(out);
+  EXPECT_EQ(rc, 0) << text;
+  size_t passed = 0;
+  for (size_t at = text.find("[  PASSED  ] 1 test"); at != std::string::npos; at = text.find("[  PASSED  ] 1 test", at + 1)) {
+    ++passed;
+  }
+  EXPECT_EQ(passed, 4u) << text;
+  for (size_t at = text.find("[ArnOp mpi]"); at != std::string::npos; at = text.find("[ArnOp mpi]", at + 1)) {
+    std::printf("%s\n", text.substr(at, text.find('\n', at) - at).c_str());
+  }
+}
+
+}  // namespace
+}  // namespace mc2::ops
