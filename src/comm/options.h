@@ -2,7 +2,9 @@
 //   MC2_COMM_TIMEOUT_MS      [300000] every blocking call gives up after this long (HCCL_E_TIMEOUT)
 //   MC2_COMM_SPIN_US         [50, or 2 when ranks outnumber cores] busy-wait before sleeping
 //   MC2_COMM_SLOT_BYTES      [4 MiB]  staging buffer per rank (two of them, double-buffered)
-//   MC2_COMM_ONESHOT_MAX     [256 KiB] largest AllReduce done one-shot; larger ones go two-shot
+//   MC2_COMM_ONESHOT_MAX     [1 MiB]  AllReduce goes one-shot while each rank reads at most this
+//                            much from its peers (message x (ranks - 1)): 1 MiB at 2 ranks,
+//                            146 KiB at 8; larger ones go two-shot
 //   MC2_COMM_ROUND_BYTES     [512 KiB] part of a large AllReduce staged per round (kept small so
 //                            a round's data is still in cache when the peers read it)
 //   MC2_COMM_SYMM_BYTES      [64 MiB] symmetric buffer per rank for fused operators (HCCL_BUFFSIZE,
@@ -20,7 +22,7 @@ struct CommOptions {
   int64_t timeout_ms = 300000;
   int64_t spin_us = -1;  // -1: chosen from the rank and core counts
   size_t slot_bytes = size_t{4} << 20;
-  size_t oneshot_max_bytes = size_t{256} << 10;
+  size_t oneshot_max_bytes = size_t{1} << 20;
   size_t round_bytes = size_t{512} << 10;
   size_t symmetric_bytes = size_t{64} << 20;
 
