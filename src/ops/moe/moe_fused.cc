@@ -1,0 +1,135 @@
+#include "ops/moe/moe_fused.h"
+
+#include <cstring>
+
+#include "ops/common/symmetric_channel.h"
+
+namespace mc2::ops {
+namespace {
+
+// One pass over local experts [e0, e0 + n).
+class FusedPass {
+ public:
+  FusedPass(const MoeRun& run, SymmetricChannel& ep_ch, SymmetricChannel& tp_ch, int64_t e0, int64_t n)
+      : run_(run), g_(*run.g), ep_ch_(ep_ch), tp_ch_(tp_ch), e0_(e0), n_(n), p_(run.ep->rank()), t_(run.tp->rank()) {}
+
+  Status Run() {
+    MC2_RETURN_IF_ERROR(ep_ch_.Begin(&seq_ep_));
+    MC2_RETURN_IF_ERROR(tp_ch_.Begin(&seq_tp_));
+    for (int64_t s = 0; s < n_ + 2; ++s) {
+      if (s < n_) MC2_RETURN_IF_ERROR(Push(s));
+      if (s >= 1 && s - 1 < n_) MC2_RETURN_IF_ERROR(Forward(s - 1));
+      if (s >= 2) {
+        MC2_RETURN_IF_ERROR(Gather(s - 2));
+        MC2_RETURN_IF_ERROR(ExpertMatmul(run_, e0_ + s - 2, Y2(t_, s - 2)));
+      }
+    }
+    return Status::Ok();
+  }
+
+ private:
+  size_t BlockBytes() const { return static_cast<size_t>(g_.block()) * g_.elem; }
+  // EP rank p's receive slot for expert s of the pass, block from EP rank i.
+  char* EpSlot(int q, int64_t s, int64_t i) const {
+    return ep_ch_.Half(q, seq_ep_) + static_cast<size_t>(s) * g_.ExpertEpBytes() + static_cast<size_t>(i) * BlockBytes();
+  }
+  // TP rank j's y2 of expert s of the pass.
+  char* Y2(int j, int64_t s) const { return tp_ch_.Half(j, seq_tp_) + static_cast<size_t>(s) * g_.ExpertY2Bytes(); }
+  const char* XChunk(int64_t q, int64_t s) const {
+    return run_.x + static_cast<size_t>((q * g_.el + e0_ + s) * g_.block()) * g_.elem;
+  }
+
+  Status Push(int64_t s) {
+    for (int64_t k = 0; k < g_.ep; ++k) {
+      const int q = static_cast<int>((p_ + k) % g_.ep);  // every rank starts with a different peer
+      if (q == p_) {
+        MC2_RETURN_IF_ERROR(PlaceBlock(run_, Y2(t_, s), p_, t_, XChunk(q, s)));
+      } else {
+        std::memcpy(EpSlot(q, s, p_), XChunk(q, s), BlockBytes());
+      }
+    }
+    return ep_ch_.Signal(static_cast<int>(s), seq_ep_);
+  }
+
+  Status Forward(int64_t s) {
+    for (int64_t k = 1; k < g_.ep; ++k) {
+      const int i = static_cast<int>((p_ + k) % g_.ep);
+      MC2_RETURN_IF_ERROR(ep_ch_.Wait(i, static_cast<int>(s), seq_ep_));
+      MC2_RETURN_IF_ERROR(PlaceBlock(run_, Y2(t_, s), i, t_, EpSlot(p_, s, i)));
+    }
+    return tp_ch_.Signal(static_cast<int>(s), seq_tp_);
+  }
+
+  Status Gather(int64_t s) {
+    char* mine = Y2(t_, s);
+    for (int64_t k = 1; k < g_.tp; ++k) {
+      const int j = static_cast<int>((t_ + k) % g_.tp);
+      MC2_RETURN_IF_ERROR(tp_ch_.Wait(j, static_cast<int>(s), seq_tp_));
+      const char* theirs = Y2(j, s);
+      for (int64_t i = 0; i < g_.ep; ++i) {
+        const size_t at = static_cast<size_t>(g_.BlockRow(i, j) * g_.h + g_.BlockCol(j)) * g_.elem;
+        MC2_RETURN_IF_ERROR(CopyRows(run_.pool, mine + at, g_.h, theirs + at, g_.h, g_.cl, g_.hl));
+      }
+    }
+    if (run_.y2 != nullptr) {
+      char* out = run_.y2 + static_cast<size_t>(e0_ + s) * g_.ExpertY2Bytes();
+      MC2_RETURN_IF_ERROR(CopyRows(run_.pool, out, g_.h, mine, g_.h, g_.rows, g_.h));
+    }
+    return Status::Ok();
+  }
+
+  const MoeRun& run_;
+  const MoeGeometry& g_;
+  SymmetricChannel& ep_ch_;
+  SymmetricChannel& tp_ch_;
+  const int64_t e0_, n_;
+  const int p_, t_;
+  uint32_t seq_ep_ = 0, seq_tp_ = 0;
+};
+
+}  // namespace
+
+Status RunMoeFused(const MoeRun& run) {
+  SymmetricChannel ep_ch(run.ep), tp_ch(run.tp);
+  const int64_t per_pass = run.schedule->experts_per_pass;
+  for (int64_t e0 = 0; e0 < run.g->el; e0 += per_pass) {
+    FusedPass pass(run, ep_ch, tp_ch, e0, std::min(per_pass, run.g->el - e0));
+    MC2_RETURN_IF_ERROR(pass.Run());
+  }
+  return Status::Ok();
+}
+
+size_t MoeChainBytes(const MoeGeometry& g, MoeAlgorithm algorithm) {
+  if (algorithm != MoeAlgorithm::kChained) return 0;
+  const size_t x_bytes = static_cast<size_t>(g.ep * g.el * g.block()) * g.elem;
+  // Received blocks (|x|), the TP gather of them (tp |x|), and y2 when the caller did not ask
+  // for it (El * ExpertY2Bytes() = tp |x|).
+  return x_bytes * static_cast<size_t>(1 + g.tp) + (g.want_y2 ? 0 : static_cast<size_t>(g.el) * g.ExpertY2Bytes());
+}
+
+Status RunMoeChained(const MoeRun& run) {
+  const MoeGeometry& g = *run.g;
+  const size_t x_elems = static_cast<size_t>(g.ep * g.el * g.block());
+  char* recv = run.chain;
+  char* gathered = recv + x_elems * g.elem;
+  char* y2 = run.y2 != nullptr ? run.y2 : gathered + x_elems * static_cast<size_t>(g.tp) * g.elem;
+  // recv[i] = x_(i, t)[p*El .. (p+1)*El): block i of the all-to-all, (El, Cl, Hl).
+  MC2_RETURN_IF_ERROR(run.ep->AllToAll(run.x, recv, static_cast<size_t>(g.el * g.block()), g.dt));
+  // gathered[j] = recv of TP rank j: (tp, ep, El, Cl, Hl).
+  MC2_RETURN_IF_ERROR(run.tp->AllGather(recv, gathered, x_elems, g.dt));
+  for (int64_t e = 0; e < g.el; ++e) {
+    char* y2e = y2 + static_cast<size_t>(e) * g.ExpertY2Bytes();
+    for (int64_t j = 0; j < g.tp; ++j) {
+      for (int64_t i = 0; i < g.ep; ++i) {
+        const size_t at = static_cast<size_t>(((j * g.ep + i) * g.el + e) * g.block()) * g.elem;
+        MC2_RETURN_IF_ERROR(PlaceBlock(run, y2e, i, j, gathered + at));
+      }
+    }
+  }
+  for (int64_t e = 0; e < g.el; ++e) {
+    MC2_RETURN_IF_ERROR(ExpertMatmul(run, e, y2 + static_cast<size_t>(e) * g.ExpertY2Bytes()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace mc2::ops
