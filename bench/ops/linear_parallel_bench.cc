@@ -1,0 +1,210 @@
+// linear_parallel_bench: LinearParallelOp fused against its local matmul alone and the unfused
+// chain, all in one run on the same data. Llama-2-7B-like TP = 2 shapes: the row-parallel o_proj
+// (k per rank 2048 = 4096 / 2, n = 4096) for LINEAR_ALL_REDUCE at m = 1, 16, 256, 2048, and m = 256
+// for LINEAR_REDUCE_SCATTER and ALL_GATHER_LINEAR; fp16 activations and weights stored (n, k)
+// (transWeight, the usual layout), residual [n].
+//
+//   matmul        PURE_LINEAR with the same plan: the local product alone (+ the residual add)
+//   fused         LinearParallelOp, default schedule
+//   fused_1chunk  one chunk per pass (no matmul / reduce overlap), prefill all-reduce only
+//   chain_mc2     forced kChained: matmul, Communicator collective, residual add
+//
+// Ranks: 2 threads of this process, each with a pool of one thread (2 cores, 2 ranks). A sample is
+// one call between two barriers, timed as the slowest rank. Decode rotates over 2 weight copies
+// (32 MiB per rank) so the weights stream from DRAM as in a model. Table to stderr, JSON records
+// to stdout (or --out FILE).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "comm/thread_transport.h"
+#include "core/thread_pool.h"
+#include "ops/linear_parallel/lp_op.h"
+#include "reference/cases.h"
+
+namespace mc2::bench {
+namespace {
+
+using nlohmann::json;
+using Type = LinearParallelType;
+constexpr int kWorld = 2;
+constexpr int64_t kK = 2048, kN = 4096;
+
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+struct Timing {
+  double median_us = 0, min_us = 0;
+};
+
+template <typename Fn>
+Timing TimeIt(comm::Communicator& c, int iters, const Fn& fn) {
+  std::vector<double> samples;
+  for (int i = 0; i < 2 + iters; ++i) {
+    if (!c.Barrier().ok()) std::abort();
+    const double t0 = Now();
+    const Status s = fn(i);
+    float dt = static_cast<float>((Now() - t0) * 1e6);
+    if (!s.ok()) {
+      std::fprintf(stderr, "rank %d: %s\n", c.rank(), s.ToString().c_str());
+      std::abort();
+    }
+    if (!c.AllReduce(&dt, &dt, 1, DType::kFloat32, comm::ReduceOp::kMax).ok()) std::abort();
+    if (i >= 2) samples.push_back(dt);
+  }
+  std::sort(samples.begin(), samples.end());
+  return {samples[samples.size() / 2], samples.front()};
+}
+
+struct Shape {
+  Type type;
+  int64_t m;
+};
+
+class RankBench {
+ public:
+  RankBench(comm::Communicator& c, ThreadPool& pool, const Shape& shape) : c_(c), pool_(pool), shape_(shape) {}
+
+  json Run() {
+    const int64_t m = shape_.m;
+    copies_ = m <= 16 ? 2 : 1;
+    const int iters = m <= 16 ? 30 : (m <= 256 ? 8 : 3);
+    for (int i = 0; i < copies_; ++i) {
+      reference::LinearParallelShape s;
+      s.world_size = kWorld;
+      s.m = m;
+      s.k = kK;
+      s.n = kN;
+      s.attrs.type = shape_.type;
+      s.attrs.has_residual = true;
+      s.seed = 21 + static_cast<uint64_t>(i);
+      cases_.push_back(std::make_unique<reference::LinearParallelCase>(reference::MakeLinearParallelCase(s)));
+    }
+    const int64_t out_rows = shape_.type == Type::kLinearReduceScatter ? m / kWorld
+                             : shape_.type == Type::kAllGatherLinear  ? m * kWorld
+                                                                      : m;
+    out_ = HostTensor(DType::kFloat16, {out_rows, kN});
+    pure_out_ = HostTensor(DType::kFloat16, {m, kN});
+    json out = json::array();
+    tag_ = StrCat(ops::LinearParallelTypeName(shape_.type), " m=", m);
+    const Timing mm = TimeOp(Type::kPureLinear, {}, iters, &out, "matmul", nullptr);
+    const Timing fused = TimeOp(shape_.type, {}, iters, &out, "fused", &mm);
+    if (shape_.type == Type::kLinearAllReduce && m > 16) {
+      TimeOp(shape_.type, ops::LpOptions{ops::LpAlgorithm::kAuto, m}, iters, &out, "fused_1chunk", &mm);
+    }
+    const Timing chain = TimeOp(shape_.type, ops::LpOptions{ops::LpAlgorithm::kChained, 0}, iters, &out, "chain_mc2", &mm);
+    out.back()["fused_vs_this"] = fused.median_us / chain.median_us;
+    if (c_.rank() == 0) std::fprintf(stderr, "%-28s fused / chain_mc2 = %.3f\n", tag_.c_str(), fused.median_us / chain.median_us);
+    return out;
+  }
+
+ private:
+  Timing TimeOp(Type type, const ops::LpOptions& options, int iters, json* out, const char* name, const Timing* mm) {
+    std::vector<std::unique_ptr<ops::LinearParallelOp>> op_list;
+    std::vector<ops::LinearParallelTensors> tensors;
+    size_t ws = 0;
+    for (int i = 0; i < copies_; ++i) {
+      ops::LinearParallelTensors t;
+      t.in = cases_[static_cast<size_t>(i)]->ranks[static_cast<size_t>(c_.rank())];
+      LinearParallelAttrs attrs = cases_[static_cast<size_t>(i)]->attrs;
+      attrs.type = type;
+      t.output = type == Type::kPureLinear ? pure_out_.view() : out_.view();
+      auto op = ops::LinearParallelOp::Create(t, attrs, ops::OpContext{&c_, &pool_}, options);
+      if (!op.ok()) {
+        std::fprintf(stderr, "%s\n", op.status().ToString().c_str());
+        std::abort();
+      }
+      ws = std::max(ws, (*op)->workspace_bytes());
+      op_list.push_back(std::move(*op));
+      tensors.push_back(t);
+    }
+    std::vector<uint8_t> workspace(ws);
+    const Timing t = TimeIt(c_, iters, [&](int i) {
+      const size_t j = static_cast<size_t>(i % copies_);
+      return op_list[j]->Execute(tensors[j], workspace.data(), workspace.size());
+    });
+    const Timing base = mm != nullptr ? *mm : t;
+    json r;
+    r["bench"] = "linear_parallel";
+    r["transport"] = c_.transport();
+    r["ranks"] = c_.world_size();
+    r["type"] = ops::LinearParallelTypeName(shape_.type);
+    r["m"] = shape_.m;
+    r["k_per_rank"] = kK;
+    r["n"] = kN;
+    r["dtype"] = "float16";
+    r["variant"] = name;
+    r["algorithm"] = ops::LpAlgorithmName(op_list[0]->schedule().algorithm);
+    r["chunk_rows"] = op_list[0]->schedule().chunk_rows;
+    r["local_path"] = op_list[0]->local_path();
+    r["median_us"] = t.median_us;
+    r["min_us"] = t.min_us;
+    r["vs_matmul"] = t.median_us / base.median_us;
+    if (c_.rank() == 0) {
+      std::fprintf(stderr, "%-28s %-13s %-9s median %10.1f us  min %10.1f us  x%.3f of matmul\n", tag_.c_str(), name,
+                   ops::LpAlgorithmName(op_list[0]->schedule().algorithm), t.median_us, t.min_us,
+                   t.median_us / base.median_us);
+    }
+    out->push_back(r);
+    return t;
+  }
+
+  comm::Communicator& c_;
+  ThreadPool& pool_;
+  Shape shape_;
+  int copies_ = 1;
+  std::string tag_;
+  std::vector<std::unique_ptr<reference::LinearParallelCase>> cases_;
+  HostTensor out_, pure_out_;
+};
+
+json RunRank(comm::Communicator& c, const std::vector<Shape>& shapes) {
+  ThreadPool pool(1);
+  json all = json::array();
+  for (const Shape& s : shapes) {
+    RankBench b(c, pool, s);
+    for (auto& r : b.Run()) all.push_back(r);
+  }
+  return all;
+}
+
+}  // namespace
+}  // namespace mc2::bench
+
+int main(int argc, char** argv) {
+  using namespace mc2;
+  std::string out_path;
+  std::vector<int64_t> ms = {1, 16, 256, 2048};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
+    if (std::strcmp(argv[i], "--m") == 0 && i + 1 < argc) ms = {std::atoll(argv[++i])};
+  }
+  std::vector<bench::Shape> shapes;
+  for (int64_t m : ms) shapes.push_back({LinearParallelType::kLinearAllReduce, m});
+  if (ms.size() > 1) {
+    shapes.push_back({LinearParallelType::kLinearReduceScatter, 256});
+    shapes.push_back({LinearParallelType::kAllGatherLinear, 128});
+  }
+  auto comms = comm::InitThreads(bench::kWorld);
+  if (!comms.ok()) return 1;
+  std::vector<nlohmann::json> per_rank(bench::kWorld);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < bench::kWorld; ++r) {
+    threads.emplace_back([&, r] { per_rank[static_cast<size_t>(r)] = bench::RunRank(*(*comms)[static_cast<size_t>(r)], shapes); });
+  }
+  for (auto& t : threads) t.join();
+  const std::string text = per_rank[0].dump(1);
+  if (out_path.empty()) {
+    std::printf("%s\n", text.c_str());
+  } else {
+    std::ofstream(out_path) << text << "\n";
+  }
+  return 0;
+}
