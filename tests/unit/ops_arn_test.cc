@@ -274,13 +274,13 @@ TEST(ArnSchedule, ChoosesBySizeAndFitsTheSymmetricBuffer) {
   EXPECT_EQ(s.algorithm, ArnAlgorithm::kOneShot);
   EXPECT_EQ(s.chunk_rows, 16);
   EXPECT_EQ(s.passes(), 1);
-  // Prefill: two-shot, ~4 chunks of >= 64 rows, one pass while 2048 rows fit a 32 MiB half.
+  // Prefill: two-shot, ~4 chunks of >= 256 rows, one pass while 2048 rows fit a 32 MiB half.
   s = ChooseArnSchedule(2048, 4096, 2048, 2, facts, {});
   EXPECT_EQ(s.algorithm, ArnAlgorithm::kTwoShot);
   EXPECT_EQ(s.chunk_rows, 512);
   EXPECT_EQ(s.passes(), 1);
   s = ChooseArnSchedule(256, 4096, 2048, 2, facts, {});
-  EXPECT_EQ(s.chunk_rows, 64);
+  EXPECT_EQ(s.chunk_rows, 256);
   // Larger than a half: several passes, at most 16 chunks each.
   s = ChooseArnSchedule(10000, 4096, 2048, 2, facts, ArnOptions{ArnAlgorithm::kAuto, 8});
   EXPECT_GT(s.passes(), 1);

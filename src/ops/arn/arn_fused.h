@@ -30,7 +30,7 @@
 // half of (y, normOut), and the residual read replaces the second half) and keeps CANN's
 // semantics when ranks pass different residuals or gammas (each device norms with its own).
 //
-// Prefill overlap: a pass is cut into chunks of rows (>= 64 rows, ~4 per pass, at most 16); the
+// Prefill overlap: a pass is cut into chunks of rows (>= 256 rows, ~4 per pass, at most 16); the
 // matmul of chunk i runs, is signalled, and then the reduction of chunk i - 1 (two-shot: the
 // owned-row reduction of i - 1 and the gathering of i - 2) runs on the same threads. Interleaving
 // was chosen over a dedicated progress thread: this machine has 2 cores for 2 ranks, so a rank's

@@ -1,0 +1,306 @@
+// arn_bench: WeightQuantMatmulAllReduceAddRmsNorm, fused against its parts and the unfused chains,
+// all in one run on the same data (Llama-like TP = 2 shapes: k per rank 2048 (hidden 4096 / 2),
+// n = 4096, m = 1, 16, 256, 2048; fp16 activations, int8 and int4 per-channel weights).
+//
+//   matmul         the local matmul alone (one kernels::ExecuteWqMatmul over all rows)
+//   fused          ArnOp (one-shot for decode, two-shot with chunked overlap for prefill)
+//   fused_1chunk   ArnOp with one chunk per pass (no matmul/reduce overlap), prefill only
+//   chain_mc2      ArnOp forced to kChained: matmul, Communicator::AllReduce, AddRmsNorm
+//   chain_openmpi  matmul with fp32 output, MPI_Allreduce (fp32 sum: MPI has no fp16 sum), AddRmsNorm;
+//                  only when run under mpirun
+//
+// Ranks: without mpirun, 2 ranks as threads of this process; under `mpirun -np 2 arn_bench`,
+// processes (mc2's MPI transport, shared memory between the ranks). Each rank has a pool of one
+// thread (2 cores, 2 ranks). A sample is one call between two barriers; its time is the slowest
+// rank's. Decode rotates over 4 weight copies (>= 32 MiB per rank) so the weights come from DRAM,
+// not the 32 MiB L3. Prints a table to stderr and JSON records to stdout (or --out FILE).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "comm/mpi_transport.h"
+#include "comm/thread_transport.h"
+#include "core/thread_pool.h"
+#include "kernels/rms_norm.h"
+#include "kernels/wq_matmul.h"
+#include "ops/arn/arn_op.h"
+#include "reference/cases.h"
+
+#ifdef MC2_BENCH_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace mc2::bench {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kWorld = 2;
+constexpr int64_t kK = 2048, kN = 4096;
+
+double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+struct Timing {
+  double median_us = 0, min_us = 0;
+};
+
+// Times `fn(i)` on every rank; a sample is the slowest rank's time between two barriers.
+template <typename Fn>
+Timing TimeIt(comm::Communicator& c, int iters, const Fn& fn) {
+  std::vector<double> samples;
+  const int warmup = 2;
+  for (int i = 0; i < warmup + iters; ++i) {
+    if (!c.Barrier().ok()) std::abort();
+    const double t0 = Now();
+    const Status s = fn(i);
+    float dt = static_cast<float>((Now() - t0) * 1e6);
+    if (!s.ok()) {
+      std::fprintf(stderr, "rank %d: %s\n", c.rank(), s.ToString().c_str());
+      std::abort();
+    }
+    if (!c.AllReduce(&dt, &dt, 1, DType::kFloat32, comm::ReduceOp::kMax).ok()) std::abort();
+    if (i >= warmup) samples.push_back(dt);
+  }
+  std::sort(samples.begin(), samples.end());
+  return {samples[samples.size() / 2], samples.front()};
+}
+
+struct Shape {
+  int64_t m;
+  DType weight;
+};
+
+// One rank's state for one shape: `copies` cases (different weights), their plans and buffers.
+class RankBench {
+ public:
+  RankBench(comm::Communicator& c, ThreadPool& pool, const Shape& shape, bool with_mpi)
+      : c_(c), pool_(pool), shape_(shape), with_mpi_(with_mpi) {}
+
+  json Run() {
+    const int64_t m = shape_.m;
+    const int copies = m <= kernels::kWqDecodeMaxM ? 4 : 1;
+    const int iters = m <= 16 ? 40 : (m <= 256 ? 10 : 4);
+    for (int i = 0; i < copies; ++i) {
+      reference::ArnShape s;
+      s.world_size = kWorld;
+      s.b = 1;
+      s.s = m;
+      s.k = kK;
+      s.n = kN;
+      s.weight = shape_.weight;
+      s.bias = false;
+      s.offset = false;
+      s.transposed_weight = true;  // CANN's usual weight layout (n, k)
+      s.seed = 11 + static_cast<uint64_t>(i);
+      cases_.push_back(std::make_unique<reference::ArnCase>(reference::MakeArnCase(s)));
+    }
+    y_ = HostTensor(DType::kFloat16, {1, m, kN});
+    norm_ = HostTensor(DType::kFloat16, {1, m, kN});
+    f32_.assign(static_cast<size_t>(m * kN), 0.0f);
+    json out = json::array();
+    const std::string tag = StrCat("m=", m, " ", DTypeName(shape_.weight));
+
+    // The local matmul alone, with the plan the operator makes.
+    std::vector<kernels::WqMatmulPlan> plans(copies), plans_f32(copies);
+    for (int i = 0; i < copies; ++i) {
+      Plan(i, DType::kFloat16, &plans[static_cast<size_t>(i)]);
+      if (with_mpi_) Plan(i, DType::kFloat32, &plans_f32[static_cast<size_t>(i)]);
+    }
+    scratch_.assign(plans[0].ScratchBytes(m) + 64, 0);
+    const Timing mm = TimeIt(c_, iters, [&](int i) {
+      return Matmul(plans[static_cast<size_t>(i % copies)], i % copies, norm_.data());
+    });
+    out.push_back(Record(tag, "matmul", mm, mm));
+
+    const Timing fused = TimeOp(ops::ArnOptions{}, copies, iters, &out, tag, "fused", mm);
+    if (m > kernels::kWqDecodeMaxM) TimeOp(ops::ArnOptions{ops::ArnAlgorithm::kAuto, m}, copies, iters, &out, tag, "fused_1chunk", mm);
+    const Timing chain = TimeOp(ops::ArnOptions{ops::ArnAlgorithm::kChained, 0}, copies, iters, &out, tag, "chain_mc2", mm);
+    out.back()["fused_vs_this"] = fused.median_us / chain.median_us;
+#ifdef MC2_BENCH_HAVE_MPI
+    if (with_mpi_) {
+      const Timing mpi_chain = TimeIt(c_, iters, [&](int i) {
+        const int j = i % copies;
+        MC2_RETURN_IF_ERROR(Matmul(plans_f32[static_cast<size_t>(j)], j, f32_.data()));
+        MPI_Allreduce(MPI_IN_PLACE, f32_.data(), static_cast<int>(m * kN), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        kernels::AddRmsNormArgs a;
+        a.dtype = DType::kFloat16;
+        a.m = m;
+        a.n = kN;
+        a.a = f32_.data();
+        a.a_dtype = DType::kFloat32;
+        a.residual = In(j).residual.data;
+        a.gamma = In(j).gamma.data;
+        a.y = y_.data();
+        a.norm_out = norm_.data();
+        return kernels::AddRmsNorm(a, &pool_);
+      });
+      out.push_back(Record(tag, "chain_openmpi", mpi_chain, mm));
+      out.back()["fused_vs_this"] = fused.median_us / mpi_chain.median_us;
+    }
+#endif
+    return out;
+  }
+
+ private:
+  const ArnInputs& In(int copy) const { return cases_[static_cast<size_t>(copy)]->ranks[static_cast<size_t>(c_.rank())]; }
+
+  void Plan(int copy, DType out, kernels::WqMatmulPlan* plan) {
+    const ArnInputs& in = In(copy);
+    kernels::WqMatmulDesc d;
+    d.m_max = shape_.m;
+    d.k = kK;
+    d.n = kN;
+    d.act_dtype = DType::kFloat16;
+    d.weight_dtype = shape_.weight;
+    d.layout = kernels::WeightLayout::kNK;
+    d.scale_mode = kernels::ScaleMode::kPerChannel;
+    d.out_dtype = out;
+    kernels::WqWeightsView w;
+    w.weight = in.x2.data;
+    w.scale = in.antiquant_scale.data;
+    w.stride_n = in.antiquant_scale.strides[in.antiquant_scale.rank() - 1];
+    kernels::Support support = kernels::Support::Yes();
+    if (!kernels::PlanWqMatmul(d, w, plan, &support).ok() || !support.ok()) std::abort();
+  }
+
+  Status Matmul(const kernels::WqMatmulPlan& plan, int copy, void* dst) {
+    kernels::WqMatmulArgs a;
+    a.x = In(copy).x1.data;
+    a.m = shape_.m;
+    a.y = dst;
+    return kernels::ExecuteWqMatmul(plan, a, {0, shape_.m, 0, kN}, scratch_.data(), scratch_.size());
+  }
+
+  Timing TimeOp(const ops::ArnOptions& options, int copies, int iters, json* out, const std::string& tag,
+                const char* name, const Timing& mm) {
+    std::vector<std::unique_ptr<ops::ArnOp>> op_list;
+    std::vector<ops::ArnTensors> tensors;
+    size_t ws = 0;
+    for (int i = 0; i < copies; ++i) {
+      ops::ArnTensors t;
+      t.in = In(i);
+      t.y = y_.view();
+      t.norm_out = norm_.view();
+      auto op = ops::ArnOp::Create(t, cases_[static_cast<size_t>(i)]->attrs, ops::OpContext{&c_, &pool_}, options);
+      if (!op.ok()) {
+        std::fprintf(stderr, "%s\n", op.status().ToString().c_str());
+        std::abort();
+      }
+      ws = std::max(ws, (*op)->workspace_bytes());
+      op_list.push_back(std::move(*op));
+      tensors.push_back(t);
+    }
+    std::vector<uint8_t> workspace(ws);
+    const Timing t = TimeIt(c_, iters, [&](int i) {
+      return op_list[static_cast<size_t>(i % copies)]->Execute(tensors[static_cast<size_t>(i % copies)], workspace.data(),
+                                                               workspace.size());
+    });
+    json rec = Record(tag, name, t, mm);
+    const ops::ArnSchedule& s = op_list[0]->schedule();
+    rec["algorithm"] = ops::ArnAlgorithmName(s.algorithm);
+    rec["chunk_rows"] = s.chunk_rows;
+    rec["passes"] = s.passes();
+    out->push_back(rec);
+    return t;
+  }
+
+  json Record(const std::string& tag, const char* variant, const Timing& t, const Timing& mm) {
+    json r;
+    r["bench"] = "arn";
+    r["transport"] = c_.transport();
+    r["ranks"] = c_.world_size();
+    r["m"] = shape_.m;
+    r["k_per_rank"] = kK;
+    r["n"] = kN;
+    r["weight"] = DTypeName(shape_.weight);
+    r["variant"] = variant;
+    r["median_us"] = t.median_us;
+    r["min_us"] = t.min_us;
+    r["vs_matmul"] = t.median_us / mm.median_us;
+    if (c_.rank() == 0) {
+      std::fprintf(stderr, "%-16s %-14s median %10.1f us  min %10.1f us  x%.3f of matmul\n", tag.c_str(), variant,
+                   t.median_us, t.min_us, t.median_us / mm.median_us);
+    }
+    return r;
+  }
+
+  comm::Communicator& c_;
+  ThreadPool& pool_;
+  Shape shape_;
+  bool with_mpi_;
+  std::vector<std::unique_ptr<reference::ArnCase>> cases_;
+  HostTensor y_, norm_;
+  std::vector<float> f32_;
+  std::vector<uint8_t> scratch_;
+};
+
+json RunRank(comm::Communicator& c, bool with_mpi, const std::vector<Shape>& shapes) {
+  ThreadPool pool(1);
+  json all = json::array();
+  for (const Shape& s : shapes) {
+    RankBench b(c, pool, s, with_mpi);
+    for (auto& r : b.Run()) all.push_back(r);
+  }
+  return all;
+}
+
+}  // namespace
+}  // namespace mc2::bench
+
+int main(int argc, char** argv) {
+  using namespace mc2;
+  std::string out_path;
+  std::vector<int64_t> ms = {1, 16, 256, 2048};
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
+    if (std::strcmp(argv[i], "--m") == 0 && i + 1 < argc) ms = {std::atoll(argv[++i])};
+  }
+  std::vector<bench::Shape> shapes;
+  for (int64_t m : ms) {
+    shapes.push_back({m, DType::kInt8});
+    if (m <= 16) shapes.push_back({m, DType::kInt4});
+  }
+  nlohmann::json records;
+  const bool under_mpi = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr;
+  int rank = 0;
+  if (under_mpi) {
+#ifdef MC2_BENCH_HAVE_MPI
+    auto c = comm::InitMpi(comm::CommOptions::FromEnv());
+    if (!c.ok() || (*c)->world_size() != bench::kWorld) {
+      std::fprintf(stderr, "needs mpirun -np %d: %s\n", bench::kWorld, c.ok() ? "" : c.status().ToString().c_str());
+      return 1;
+    }
+    rank = (*c)->rank();
+    records = bench::RunRank(**c, true, shapes);
+#else
+    std::fprintf(stderr, "built without MPI\n");
+    return 1;
+#endif
+  } else {
+    auto comms = comm::InitThreads(bench::kWorld);
+    if (!comms.ok()) return 1;
+    std::vector<nlohmann::json> per_rank(bench::kWorld);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < bench::kWorld; ++r) {
+      threads.emplace_back([&, r] { per_rank[static_cast<size_t>(r)] = bench::RunRank(*(*comms)[static_cast<size_t>(r)], false, shapes); });
+    }
+    for (auto& t : threads) t.join();
+    records = per_rank[0];
+  }
+  if (rank != 0) return 0;
+  const std::string text = records.dump(1);
+  if (out_path.empty()) {
+    std::printf("%s\n", text.c_str());
+  } else {
+    std::ofstream(out_path) << text << "\n";
+  }
+  return 0;
+}
