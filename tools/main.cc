@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   mc2::cli::AddRunOp(app, &exit_code);
   mc2::cli::AddCompare(app, &exit_code);
   mc2::cli::AddGenInputs(app, &exit_code);
+  mc2::cli::AddLaunch(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
