@@ -1,6 +1,7 @@
 #include "core/dims.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace mc2 {
 
@@ -22,8 +23,15 @@ void Dims::resize(int n, int64_t fill) {
 }
 
 int64_t Dims::numel() const {
+  // Saturates instead of overflowing (shapes come from users): a zero dim still gives 0, and a
+  // product past int64 gives INT64_MAX (or INT64_MIN with an odd number of negative dims).
   int64_t n = 1;
-  for (int i = 0; i < size_; ++i) n *= d_[i];
+  for (int i = 0; i < size_; ++i) {
+    const bool negative = (n < 0) != (d_[i] < 0);
+    if (__builtin_mul_overflow(n, d_[i], &n)) {
+      n = negative ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+    }
+  }
   return n;
 }
 

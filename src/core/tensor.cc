@@ -149,9 +149,10 @@ TensorView TensorView::Contiguous(void* data, DType dtype, const Dims& dims) {
 bool TensorView::IsContiguous() const {
   if (empty()) return true;
   int64_t expect = 1;
+  bool overflow = false;  // no stride can equal a product past int64
   for (int i = rank() - 1; i >= 0; --i) {
-    if (dims[i] != 1 && strides[i] != expect) return false;
-    expect *= dims[i];
+    if (dims[i] != 1 && (overflow || strides[i] != expect)) return false;
+    overflow = overflow || __builtin_mul_overflow(expect, dims[i], &expect);
   }
   return true;
 }
@@ -160,10 +161,11 @@ bool TensorView::IsTransposedLastTwo() const {
   if (rank() < 2) return false;
   const int r = rank();
   if (strides[r - 2] != 1 || strides[r - 1] != dims[r - 2]) return false;
-  int64_t expect = dims[r - 2] * dims[r - 1];
+  int64_t expect;
+  bool overflow = __builtin_mul_overflow(dims[r - 2], dims[r - 1], &expect);
   for (int i = r - 3; i >= 0; --i) {
-    if (dims[i] != 1 && strides[i] != expect) return false;
-    expect *= dims[i];
+    if (dims[i] != 1 && (overflow || strides[i] != expect)) return false;
+    overflow = overflow || __builtin_mul_overflow(expect, dims[i], &expect);
   }
   return true;
 }

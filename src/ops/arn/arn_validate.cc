@@ -136,8 +136,9 @@ Status CheckArnTiling(const ArnTensors& t, const ArnAttrs& attrs, int world_size
   if (in.gamma.rank() != 1 || in.gamma.dims[0] != n) {
     return Tiling("gamma", "shape is ", in.gamma.dims.ToString(), " but must be (", n, ") = (residual's last dim)");
   }
-  if (m != in.residual.dims[0] * in.residual.dims[1]) {
-    return Tiling("x1", "has ", m, " rows but residual has b*s = ", in.residual.dims[0] * in.residual.dims[1]);
+  const int64_t bs = MulSat(in.residual.dims[0], in.residual.dims[1]);
+  if (m != bs) {
+    return Tiling("x1", "has ", m, " rows but residual has b*s = ", bs);
   }
   if (!(attrs.epsilon > 0 && attrs.epsilon < 1)) return Tiling("epsilon", "is ", attrs.epsilon, " but must be in (0, 1)");
   if (m > kArnMaxM) return Tiling("x1", "m = ", m, " exceeds ", kArnMaxM);

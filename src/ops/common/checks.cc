@@ -1,5 +1,7 @@
 #include "ops/common/checks.h"
 
+#include <limits>
+
 namespace mc2::ops {
 
 std::string DTypeList(std::initializer_list<DType> dtypes) {
@@ -48,8 +50,20 @@ Status CheckSameDims(ErrorSpace space, int32_t code, const char* param, const Te
 
 int64_t LeadingRows(const TensorView& v) {
   int64_t rows = 1;
-  for (int d = 0; d + 1 < v.rank(); ++d) rows *= v.dims[d];
+  for (int d = 0; d + 1 < v.rank(); ++d) rows = MulSat(rows, v.dims[d]);
   return rows;
+}
+
+int64_t MulSat(int64_t a, int64_t b) {
+  int64_t p;
+  if (!__builtin_mul_overflow(a, b, &p)) return p;
+  return (a < 0) != (b < 0) ? std::numeric_limits<int64_t>::min() : std::numeric_limits<int64_t>::max();
+}
+
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b) {
+  int64_t p;
+  if (__builtin_mul_overflow(a, b, &p)) return std::nullopt;
+  return p;
 }
 
 }  // namespace mc2::ops

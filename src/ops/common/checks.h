@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -36,6 +37,13 @@ Status CheckSameDims(ErrorSpace space, int32_t code, const char* param, const Te
                      const TensorView& other);
 
 // Product of the view's leading dims (all but the last): the number of rows of a matmul operand.
+// Saturates like Dims::numel (dims come from users).
 int64_t LeadingRows(const TensorView& v);
+
+// Products of user-given dims without overflow. MulSat saturates to INT64_MAX / INT64_MIN (for
+// messages, and for values checked against a limit afterwards); CheckedMul is nullopt on overflow,
+// which compares unequal to every dim.
+int64_t MulSat(int64_t a, int64_t b);
+std::optional<int64_t> CheckedMul(int64_t a, int64_t b);
 
 }  // namespace mc2::ops

@@ -68,27 +68,28 @@ Status CheckShapes(const MoeTensors& t, const MoeAttrs& a) {
   const Dims& x = in.x.dims;
   const Dims& w = in.weight.dims;
   const Dims& y1 = t.y1.dims;
-  if (w[0] * a.ep_world_size != x[0]) {
+  if (CheckedMul(w[0], a.ep_world_size) != x[0]) {
     return Invalid("weight", "dim 0 (E/ep) is ", w[0], " but x's dim 0 (E) is ", x[0], " and epWorldSize is ",
                    a.ep_world_size, " (weight[0] * ep must equal x[0])");
   }
   if (y1[0] != w[0]) return Invalid("y1Out", "dim 0 is ", y1[0], " but must equal weight's dim 0 ", w[0]);
   if (y1[2] != w[2]) return Invalid("y1Out", "dim 2 is ", y1[2], " but must equal weight's dim 2 ", w[2]);
   if (a.x_shard_type == 0) {
-    if (x[2] * a.tp_world_size != w[1]) {
+    if (CheckedMul(x[2], a.tp_world_size) != w[1]) {
       return Invalid("x", "dim 2 (H/tp) is ", x[2], " but weight's dim 1 (H) is ", w[1], " and tpWorldSize is ",
                      a.tp_world_size, " (x[2] * tp must equal weight[1] for xShardType 0)");
     }
-    if (y1[1] != x[1] * a.ep_world_size) {
-      return Invalid("y1Out", "dim 1 is ", y1[1], " but must be x[1] * ep = ", x[1] * a.ep_world_size);
+    if (CheckedMul(x[1], a.ep_world_size) != y1[1]) {
+      return Invalid("y1Out", "dim 1 is ", y1[1], " but must be x[1] * ep = ", MulSat(x[1], a.ep_world_size));
     }
   } else {
     if (x[2] != w[1]) {
       return Invalid("x", "dim 2 (H) is ", x[2], " but weight's dim 1 is ", w[1], " (must match for xShardType 1)");
     }
-    if (y1[1] != x[1] * a.ep_world_size * a.tp_world_size) {
+    // ep * tp <= 1024 (CheckAttrs ran first), so only the product with x[1] can overflow.
+    if (CheckedMul(x[1], a.ep_world_size * a.tp_world_size) != y1[1]) {
       return Invalid("y1Out", "dim 1 is ", y1[1], " but must be x[1] * ep * tp = ",
-                     x[1] * a.ep_world_size * a.tp_world_size);
+                     MulSat(x[1], a.ep_world_size * a.tp_world_size));
     }
   }
   if (in.bias) {

@@ -1,0 +1,47 @@
+// Fuzzes the .npy reader, mc2::ParseNpy (src/core/npy.h). The input is the whole file as bytes.
+//
+// Checks: ParseNpy answers every input with a status or a tensor without reading outside the
+// input or allocating more than it holds (ASan, -rss_limit_mb); a parsed tensor has exactly the
+// bytes its dims and dtype need; SerializeNpy of it parses back to the same dtype, dims and bytes;
+// ConvertForOperator to every operator dtype returns a status or a tensor of the same dims.
+#include <cstring>
+
+#include "core/npy.h"
+#include "fuzz_check.h"
+
+namespace {
+
+constexpr mc2::DType kWanted[] = {mc2::DType::kFloat16, mc2::DType::kBFloat16, mc2::DType::kFloat32,
+                                  mc2::DType::kFloat64, mc2::DType::kInt4,     mc2::DType::kInt8,
+                                  mc2::DType::kUInt8,   mc2::DType::kInt32,    mc2::DType::kInt64,
+                                  mc2::DType::kUInt64};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto parsed = mc2::ParseNpy(data, size);
+  if (!parsed.ok()) {
+    FUZZ_CHECK(!parsed.status().ok());
+    return 0;
+  }
+  const mc2::HostTensor& t = *parsed;
+  FUZZ_CHECK(t.bytes() == mc2::DTypeStorageBytes(t.dtype(), t.numel()));
+  FUZZ_CHECK(t.bytes() <= size);
+
+  const std::vector<uint8_t> again = mc2::SerializeNpy(t);
+  auto reparsed = mc2::ParseNpy(again.data(), again.size());
+  FUZZ_CHECK(reparsed.ok());
+  FUZZ_CHECK(reparsed->dtype() == t.dtype());
+  FUZZ_CHECK(reparsed->dims() == t.dims());
+  FUZZ_CHECK(reparsed->bytes() == t.bytes());
+  FUZZ_CHECK(t.bytes() == 0 || std::memcmp(reparsed->data(), t.data(), t.bytes()) == 0);
+
+  for (mc2::DType wanted : kWanted) {
+    auto converted = mc2::ConvertForOperator(t, wanted, "x");
+    if (converted.ok()) {
+      FUZZ_CHECK(converted->dtype() == wanted);
+      FUZZ_CHECK(converted->dims() == t.dims());
+    }
+  }
+  return 0;
+}
