@@ -14,6 +14,9 @@
 //                  collectives on the communicator.
 // The inplace form is Execute with t.y == t.in.residual (the same view): each residual element is
 // read before it is overwritten. A call whose b*s or n is 0 succeeds and writes nothing.
+// Execute's own checks are local: a rank that refuses its call (wrong workspace size, another
+// weight) leaves its peers waiting until the communicator's timeout (HCCL_E_TIMEOUT naming it);
+// a communication failure returns the communicator's error on every rank that sees it.
 //
 // How the work is fused and overlapped: arn_fused.h.
 #pragma once
