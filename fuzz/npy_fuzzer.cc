@@ -1,10 +1,17 @@
-// Fuzzes the .npy reader, mc2::ParseNpy (src/core/npy.h). The input is the whole file as bytes.
+// Fuzzes the .npy reader (src/core/npy.h): ParseNpy on the input bytes, and ReadNpy, which streams
+// a file through its own code path, on the same bytes written to a memfd (read back through
+// /proc/self/fd). The input is the whole file.
 //
-// Checks: ParseNpy answers every input with a status or a tensor without reading outside the
-// input or allocating more than it holds (ASan, -rss_limit_mb); a parsed tensor has exactly the
-// bytes its dims and dtype need; SerializeNpy of it parses back to the same dtype, dims and bytes;
-// ConvertForOperator to every operator dtype returns a status or a tensor of the same dims.
+// Checks: both answer every input with a status or a tensor without reading outside the input or
+// allocating more than it holds (ASan, -malloc_limit_mb); they agree (both fail, or both give the
+// same dtype, dims and bytes); a parsed tensor has exactly the bytes its dims and dtype need;
+// SerializeNpy of it parses back to the same dtype, dims and bytes; ConvertForOperator to every
+// operator dtype returns a status or a tensor of the same dims.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <string>
 
 #include "core/npy.h"
 #include "fuzz_check.h"
@@ -16,15 +23,25 @@ constexpr mc2::DType kWanted[] = {mc2::DType::kFloat16, mc2::DType::kBFloat16, m
                                   mc2::DType::kUInt8,   mc2::DType::kInt32,    mc2::DType::kInt64,
                                   mc2::DType::kUInt64};
 
+// The input as a file: a memfd, rewritten for every input, and its /proc path.
+std::string WriteFile(const uint8_t* data, size_t size) {
+  static const int fd = memfd_create("npy_fuzzer", 0);
+  FUZZ_CHECK(fd >= 0);
+  FUZZ_CHECK(ftruncate(fd, 0) == 0);
+  FUZZ_CHECK(size == 0 || pwrite(fd, data, size, 0) == static_cast<ssize_t>(size));
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto parsed = mc2::ParseNpy(data, size);
-  if (!parsed.ok()) {
-    FUZZ_CHECK(!parsed.status().ok());
-    return 0;
-  }
+  auto read = mc2::ReadNpy(WriteFile(data, size));
+  FUZZ_CHECK(parsed.ok() == read.ok());
+  if (!parsed.ok()) return 0;
   const mc2::HostTensor& t = *parsed;
+  FUZZ_CHECK(read->dtype() == t.dtype() && read->dims() == t.dims() && read->bytes() == t.bytes());
+  FUZZ_CHECK(t.bytes() == 0 || std::memcmp(read->data(), t.data(), t.bytes()) == 0);
   FUZZ_CHECK(t.bytes() == mc2::DTypeStorageBytes(t.dtype(), t.numel()));
   FUZZ_CHECK(t.bytes() <= size);
 

@@ -2,6 +2,10 @@
 
 #include "comm/reduce_impl.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace mc2::comm {
 namespace internal {
 #if defined(__x86_64__)
@@ -13,10 +17,18 @@ bool ReduceAvx2(ReduceOp op, DType dtype, void* dst, const void* const* srcs, in
 namespace {
 using ReduceFn = bool (*)(ReduceOp, DType, void*, const void* const*, int, size_t);
 
+#if defined(__x86_64__)
+// F16C from cpuid leaf 1: clang 14's __builtin_cpu_supports does not know "f16c".
+bool HasF16c() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 ReduceFn ChooseReduce() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) return internal::ReduceAvx2;
+  if (__builtin_cpu_supports("avx2") && HasF16c()) return internal::ReduceAvx2;
 #endif
   return ReduceImpl;
 }
