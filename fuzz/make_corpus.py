@@ -110,5 +110,5 @@ if __name__ == "__main__":
     root_info()
     bootstrap()
     rank_table()
-    for name in ["arn_validate", "moe_validate", "reference"]:
+    for name in ["arn_validate", "moe_validate", "reference", "aclnn_arn"]:
         byte_seeds(name, 16)

@@ -53,7 +53,8 @@ Dims RowMajorStrides(const Dims& dims) {
   int64_t s = 1;
   for (int i = dims.size() - 1; i >= 0; --i) {
     strides[i] = s;
-    s *= std::max<int64_t>(dims[i], 1);
+    // Saturates like numel: such a view cannot be addressed anyway, and validation refuses it.
+    if (__builtin_mul_overflow(s, std::max<int64_t>(dims[i], 1), &s)) s = std::numeric_limits<int64_t>::max();
   }
   return strides;
 }
