@@ -19,6 +19,7 @@
 #include "comm/mpi_transport.h"
 #include "comm/process_transport.h"
 #include "comm/root_info.h"
+#include "forked_ranks_test_util.h"
 #include "ops_linear_parallel_test_util.h"
 
 namespace mc2::ops {
@@ -91,54 +92,17 @@ std::string RunCases(comm::Communicator& comm, double* max_abs) {
   return "";
 }
 
-struct Report {
-  int32_t done;
-  double max_abs;
-  char message[512];
-};
-
 TEST(LpProcesses, MatchGoldenWithTwoAndFourRanks) {
   for (int n : {2, 4}) {
     SCOPED_TRACE(::testing::Message() << n << " processes");
-    auto info = comm::GetRootInfo();
-    ASSERT_TRUE(info.ok()) << info.status().ToString();
-    auto* reports = static_cast<Report*>(mmap(nullptr, sizeof(Report) * n, PROT_READ | PROT_WRITE,
-                                              MAP_SHARED | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(reports, MAP_FAILED);
-    std::vector<pid_t> pids;
-    for (int r = 0; r < n; ++r) {
-      const pid_t pid = fork();
-      if (pid == 0) {
-        comm::CommOptions o;
-        o.symmetric_bytes = 1 << 20;
-        o.slot_bytes = 256 << 10;
-        o.timeout_ms = 60000;
-        Report& rep = reports[r];
-        auto c = comm::InitRootInfo(n, *info, r, o);
-        std::string msg = c.ok() ? RunCases(**c, &rep.max_abs) : "init: " + c.status().ToString();
-        if (msg.empty() && std::string((*c)->transport()) != "processes") msg = "wrong transport";
-        std::snprintf(rep.message, sizeof(rep.message), "%s", msg.c_str());
-        rep.done = msg.empty() ? 1 : 2;
-        _exit(msg.empty() ? 0 : 1);
-      }
-      pids.push_back(pid);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    for (pid_t pid : pids) {
-      int st = 0;
-      while (waitpid(pid, &st, WNOHANG) != pid) {
-        if (std::chrono::steady_clock::now() > deadline) {
-          for (pid_t p : pids) kill(p, SIGKILL);
-          FAIL() << "ranks did not finish within 120 s";
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-    }
+    std::vector<mc2::testing::ForkedRankReport> reports;
+    const std::string failure = mc2::testing::RunForkedRanks(
+        n, [&](comm::Communicator& c, mc2::testing::ForkedRankReport& rep) { return RunCases(c, &rep.max_abs); }, &reports);
+    ASSERT_EQ(failure, "");
     for (int r = 0; r < n; ++r) {
       EXPECT_EQ(reports[r].done, 1) << "rank " << r << ": " << reports[r].message;
       std::printf("[LinearParallelOp processes] %d ranks, rank %d: max |error| %.3g\n", n, r, reports[r].max_abs);
     }
-    munmap(reports, sizeof(Report) * n);
   }
 }
 
