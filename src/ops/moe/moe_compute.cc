@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 
 #include "core/float16.h"
@@ -89,7 +90,27 @@ class FirstError {
   Status status_;
 };
 
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
+
+const char* MoePhaseTimes::Name(int phase) {
+  static const char* const kNames[kCount] = {"begin", "push", "ep_wait", "forward", "tp_wait", "gather", "matmul"};
+  return phase >= 0 && phase < kCount ? kNames[phase] : "?";
+}
+
+PhaseClock::PhaseClock(MoePhaseTimes* times) : times_(times) {
+  if (times_ != nullptr) last_ = NowSeconds();
+}
+
+void PhaseClock::Mark(int phase) {
+  if (times_ == nullptr) return;
+  const double now = NowSeconds();
+  times_->seconds[phase] += now - last_;
+  last_ = now;
+}
 
 size_t MoeScratchSlice(const MoeGeometry& g) {
   return RoundUp(kernels::FloatMatmulScratchBytes(Desc(g), g.rows)) +

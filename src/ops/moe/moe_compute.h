@@ -20,6 +20,29 @@
 
 namespace mc2::ops {
 
+// Wall time per phase of Execute, summed over calls, for benchmarks and diagnosis (MoeOp::
+// set_phase_times). Fused: begin = SymmetricChannel::Begin; push = own chunks into peers' EP
+// halves; ep_wait / tp_wait = waiting for the peers' signals; forward = EP half -> y2; gather =
+// TP peers' blocks -> y2 (+ y2 output); matmul = batch matmul + epilogue. Chained: push = AllToAll,
+// tp_wait = AllGather, gather = reorder, matmul as fused.
+struct MoePhaseTimes {
+  enum Phase : int { kBegin, kPush, kEpWait, kForward, kTpWait, kGather, kMatmul, kCount };
+  static const char* Name(int phase);
+  double seconds[kCount] = {};
+  int64_t calls = 0;
+};
+
+// Adds the time since the previous Mark to a phase; does nothing without a MoePhaseTimes.
+class PhaseClock {
+ public:
+  explicit PhaseClock(MoePhaseTimes* times);
+  void Mark(int phase);
+
+ private:
+  MoePhaseTimes* times_;
+  double last_ = 0;
+};
+
 // Everything one Execute needs: the plan's constant parts and this call's data pointers (element 0
 // of each tensor; x, y1, y2, y3 contiguous).
 struct MoeRun {
@@ -39,6 +62,7 @@ struct MoeRun {
   char* scratch = nullptr;        // per-thread slices of `scratch_slice` bytes
   size_t scratch_slice = 0;
   char* chain = nullptr;          // chained path: receive, gather and (without y2) y2 buffers
+  MoePhaseTimes* times = nullptr;  // optional per-phase timers
 };
 
 // Rows of one epilogue tile.

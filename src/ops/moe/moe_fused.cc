@@ -16,12 +16,14 @@ class FusedPass {
   Status Run() {
     MC2_RETURN_IF_ERROR(ep_ch_.Begin(&seq_ep_));
     MC2_RETURN_IF_ERROR(tp_ch_.Begin(&seq_tp_));
+    clock_.Mark(MoePhaseTimes::kBegin);
     for (int64_t s = 0; s < n_ + 2; ++s) {
       if (s < n_) MC2_RETURN_IF_ERROR(Push(s));
       if (s >= 1 && s - 1 < n_) MC2_RETURN_IF_ERROR(Forward(s - 1));
       if (s >= 2) {
         MC2_RETURN_IF_ERROR(Gather(s - 2));
         MC2_RETURN_IF_ERROR(ExpertMatmul(run_, e0_ + s - 2, Y2(t_, s - 2)));
+        clock_.Mark(MoePhaseTimes::kMatmul);
       }
     }
     return Status::Ok();
@@ -48,6 +50,7 @@ class FusedPass {
         std::memcpy(EpSlot(q, s, p_), XChunk(q, s), BlockBytes());
       }
     }
+    clock_.Mark(MoePhaseTimes::kPush);
     return ep_ch_.Signal(static_cast<int>(s), seq_ep_);
   }
 
@@ -55,7 +58,9 @@ class FusedPass {
     for (int64_t k = 1; k < g_.ep; ++k) {
       const int i = static_cast<int>((p_ + k) % g_.ep);
       MC2_RETURN_IF_ERROR(ep_ch_.Wait(i, static_cast<int>(s), seq_ep_));
+      clock_.Mark(MoePhaseTimes::kEpWait);
       MC2_RETURN_IF_ERROR(PlaceBlock(run_, Y2(t_, s), i, t_, EpSlot(p_, s, i)));
+      clock_.Mark(MoePhaseTimes::kForward);
     }
     return tp_ch_.Signal(static_cast<int>(s), seq_tp_);
   }
@@ -65,16 +70,19 @@ class FusedPass {
     for (int64_t k = 1; k < g_.tp; ++k) {
       const int j = static_cast<int>((t_ + k) % g_.tp);
       MC2_RETURN_IF_ERROR(tp_ch_.Wait(j, static_cast<int>(s), seq_tp_));
+      clock_.Mark(MoePhaseTimes::kTpWait);
       const char* theirs = Y2(j, s);
       for (int64_t i = 0; i < g_.ep; ++i) {
         const size_t at = static_cast<size_t>(g_.BlockRow(i, j) * g_.h + g_.BlockCol(j)) * g_.elem;
         MC2_RETURN_IF_ERROR(CopyRows(run_.pool, mine + at, g_.h, theirs + at, g_.h, g_.cl, g_.hl));
       }
+      clock_.Mark(MoePhaseTimes::kGather);
     }
     if (run_.y2 != nullptr) {
       char* out = run_.y2 + static_cast<size_t>(e0_ + s) * g_.ExpertY2Bytes();
       MC2_RETURN_IF_ERROR(CopyRows(run_.pool, out, g_.h, mine, g_.h, g_.rows, g_.h));
     }
+    clock_.Mark(MoePhaseTimes::kGather);
     return Status::Ok();
   }
 
@@ -85,6 +93,7 @@ class FusedPass {
   const int64_t e0_, n_;
   const int p_, t_;
   uint32_t seq_ep_ = 0, seq_tp_ = 0;
+  PhaseClock clock_{run_.times};
 };
 
 }  // namespace
@@ -114,9 +123,12 @@ Status RunMoeChained(const MoeRun& run) {
   char* gathered = recv + x_elems * g.elem;
   char* y2 = run.y2 != nullptr ? run.y2 : gathered + x_elems * static_cast<size_t>(g.tp) * g.elem;
   // recv[i] = x_(i, t)[p*El .. (p+1)*El): block i of the all-to-all, (El, Cl, Hl).
+  PhaseClock clock(run.times);
   MC2_RETURN_IF_ERROR(run.ep->AllToAll(run.x, recv, static_cast<size_t>(g.el * g.block()), g.dt));
+  clock.Mark(MoePhaseTimes::kPush);
   // gathered[j] = recv of TP rank j: (tp, ep, El, Cl, Hl).
   MC2_RETURN_IF_ERROR(run.tp->AllGather(recv, gathered, x_elems, g.dt));
+  clock.Mark(MoePhaseTimes::kTpWait);
   for (int64_t e = 0; e < g.el; ++e) {
     char* y2e = y2 + static_cast<size_t>(e) * g.ExpertY2Bytes();
     for (int64_t j = 0; j < g.tp; ++j) {
@@ -126,9 +138,11 @@ Status RunMoeChained(const MoeRun& run) {
       }
     }
   }
+  clock.Mark(MoePhaseTimes::kGather);
   for (int64_t e = 0; e < g.el; ++e) {
     MC2_RETURN_IF_ERROR(ExpertMatmul(run, e, y2 + static_cast<size_t>(e) * g.ExpertY2Bytes()));
   }
+  clock.Mark(MoePhaseTimes::kMatmul);
   return Status::Ok();
 }
 

@@ -91,6 +91,20 @@ StatusOr<std::unique_ptr<MoeOp>> MoeOp::Create(const MoeTensors& t, const MoeAtt
   return op;
 }
 
+StatusOr<size_t> MoeOp::LocalWorkspaceBytes(const MoeTensors& t, const MoeAttrs& attrs, const MoeContext& ctx,
+                                             const MoeOptions& options) {
+  if (ctx.ep == nullptr || ctx.tp == nullptr) {
+    return Fail(kSpace, aclnn::kErrParamNullptr, ctx.ep == nullptr ? "groupEp" : "groupTp",
+                "no communicator given (the operator needs both the EP and the TP group)");
+  }
+  MoeOp op;
+  op.ctx_ = ctx;
+  MC2_RETURN_IF_ERROR(ValidateMoe(t, attrs));
+  MC2_RETURN_IF_ERROR(CheckWorldSizes(attrs, ctx));
+  MC2_RETURN_IF_ERROR(op.Plan(t, attrs, options));
+  return op.workspace_bytes_;
+}
+
 Status MoeOp::Plan(const MoeTensors& t, const MoeAttrs& attrs, const MoeOptions& options) {
   for (const auto& [name, v] : {std::pair{"y2OutOptional", &t.y2}, std::pair{"y3OutOptional", &t.y3}}) {
     if (*v && !(*v)->IsContiguous()) return Invalid(name, "must be contiguous, strides are ", (*v)->strides.ToString());
@@ -170,6 +184,8 @@ Status MoeOp::Execute(const MoeTensors& t, void* workspace, size_t workspace_byt
   run.scratch = static_cast<char*>(booking_.Get(base, kScratch));
   run.scratch_slice = scratch_slice_;
   run.chain = static_cast<char*>(booking_.Get(base, kChain));
+  run.times = times_;
+  if (times_ != nullptr) ++times_->calls;
   if (g_.has_bias) {
     // (El, M/tp) fp32 whatever the bias layout (2-D or 3-D, fp16 or fp32, strided): exact.
     auto* bias = static_cast<float*>(booking_.Get(base, kBias));

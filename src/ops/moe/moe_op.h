@@ -27,6 +27,7 @@
 #include "core/status_or.h"
 #include "core/thread_pool.h"
 #include "ops/common/workspace.h"
+#include "ops/moe/moe_compute.h"
 #include "ops/moe/moe_plan.h"
 #include "ops/moe/moe_validate.h"
 
@@ -46,12 +47,22 @@ class MoeOp {
   static StatusOr<std::unique_ptr<MoeOp>> Create(const MoeTensors& t, const MoeAttrs& attrs, const MoeContext& ctx,
                                                  const MoeOptions& options = {});
 
+  // What Create would book, decided on this rank alone: ValidateMoe, the world-size check and the
+  // plan, without the digest exchange (no collective, no tensor data read). The aclnn layer's
+  // GetWorkspaceSize uses it: it may not run collectives, the stream makes the real plan later.
+  // Create with the same arguments and communicators books exactly this much.
+  static StatusOr<size_t> LocalWorkspaceBytes(const MoeTensors& t, const MoeAttrs& attrs, const MoeContext& ctx,
+                                              const MoeOptions& options = {});
+
   // Bytes of scratch memory Execute needs (any alignment).
   size_t workspace_bytes() const { return workspace_bytes_; }
   const MoeSchedule& schedule() const { return schedule_; }
   const MoeGeometry& geometry() const { return g_; }
 
   Status Execute(const MoeTensors& t, void* workspace, size_t workspace_bytes);
+
+  // Sums Execute's per-phase wall time into `times` (null: off, the default). For benchmarks.
+  void set_phase_times(MoePhaseTimes* times) { times_ = times; }
 
  private:
   MoeOp() = default;
@@ -64,6 +75,7 @@ class MoeOp {
   WorkspaceBooking booking_;
   size_t scratch_slice_ = 0;
   size_t workspace_bytes_ = 0;
+  MoePhaseTimes* times_ = nullptr;
 };
 
 }  // namespace mc2::ops
