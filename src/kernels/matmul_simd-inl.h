@@ -235,6 +235,53 @@ HWY_INLINE VF Antiquant(DF df, VF w, VF scale, VF offset) {
   }
 }
 
+// Two-operation exact antiquant for the streaming (decode) loops: w * s rounded to fp16 (kF16) or
+// bf16, for w an integer with |w| <= 128 (no offset) and s an fp16 / bf16 value, where the plan has
+// shown every nonzero product is normal and finite in the target (fast_round). With c = 2^13 (fp16)
+// or 2^16 (bf16) and p = w * s (exact in fp32: <= 8 + 11 significant bits), the per-group constants
+//   hi = s * (c + 1)  and  lo = s * c
+// are exact fp32 values (s * c + s needs 11 + 13 = 24 or 8 + 16 = 24 bits, and s's mantissa is
+// below 2c / (c + 1), so no carry). Then
+//   t = fl(w * hi) = fl(c p + p)   (one rounding of the exact product),
+//   r = t - w * lo = t - c p       (exact; fused or not, w * lo = c p is exact),
+// and r is p rounded half-to-even to the target's grid at p's exponent E, i.e. the spec's fp16 /
+// bf16 product. Why: c p lies in binade E + 13 (+ 16 for bf16), whose fp32 ulp is the target's ulp
+// at E; c p is a multiple of that ulp with an even quotient (p has <= 23 significant bits), so
+// rounding c p + p rounds p on that grid with the same tie parity. If c p + p carries into the next
+// binade (mantissa(p) >= 2c / (c + 1)), p is within 2^(E - 12) (2^(E - 15)) of 2^(E + 1) and both
+// grids round it to 2^(E + 1). Versus RoundMagic this is 2 ops instead of 5 per vector; the
+// exhaustive test (WqMatmulTest.FastAntiquantExhaustive) checks it for every w and many scales.
+template <bool kF16>
+HWY_INLINE float FastAntiquantHi(float s) {
+  return s * (kF16 ? 8193.0f : 65537.0f);
+}
+template <bool kF16>
+HWY_INLINE float FastAntiquantLo(float s) {
+  return s * (kF16 ? 8192.0f : 65536.0f);
+}
+HWY_INLINE VF FastAntiquant(VF w, VF hi, VF lo) { return hn::NegMulAdd(w, lo, hn::Mul(w, hi)); }
+
+// The decode loops' antiquant with per-group constants (a, b): the two-op form above when kFast
+// and there is no offset (a = hi, b = lo), else Antiquant (a = scale, b = offset).
+template <bool kF16, bool kOff, bool kFast>
+HWY_INLINE VF GroupConstA(DF df, float s) {
+  if constexpr (kFast && !kOff) return hn::Set(df, FastAntiquantHi<kF16>(s));
+  return hn::Set(df, s);
+}
+template <bool kF16, bool kOff, bool kFast>
+HWY_INLINE VF GroupConstB(DF df, float s, float o) {
+  if constexpr (kFast && !kOff) return hn::Set(df, FastAntiquantLo<kF16>(s));
+  if constexpr (kOff) return hn::Set(df, o);
+  (void)s;
+  (void)o;
+  return hn::Zero(df);
+}
+template <bool kF16, bool kOff, bool kFast>
+HWY_INLINE VF GroupAntiquant(DF df, VF w, VF a, VF b) {
+  if constexpr (kFast && !kOff) return FastAntiquant(w, a, b);
+  return Antiquant<kF16, kOff, kFast>(df, w, a, b);
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace mc2::kernels
 HWY_AFTER_NAMESPACE();

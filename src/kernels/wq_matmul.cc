@@ -39,9 +39,15 @@ bool FastRoundIsExact(const WqMatmulDesc& d, const WqPackedWeights& p) {
   if (f16 && d.has_offset) return false;
   const float lo = f16 ? 6.103515625e-05f : 9.094947017729282e-13f;  // 2^-14, 2^-40
   const float hi = f16 ? 511.75f : 1.099511627776e+12f;              // 65504 / 128, 2^40
+  // The decode loops' two-op rounding (FastAntiquant in matmul_simd-inl.h) also needs
+  // s * (c + 1) exact in fp32, c = 2^13 (fp16) / 2^16 (bf16): true of every fp16 / bf16 value.
+  const double c = f16 ? 8192.0 : 65536.0;
   for (float s : p.scale) {
     const float a = std::fabs(s);
     if (!(a == 0.0f || (a >= lo && a <= hi))) return false;
+    if (static_cast<double>(static_cast<float>(static_cast<double>(s) * (c + 1))) != static_cast<double>(s) * (c + 1)) {
+      return false;
+    }
   }
   for (float o : p.offset) {
     const float a = std::fabs(o);

@@ -67,7 +67,9 @@ struct WqPackedWeights {
   std::vector<float> offset;     // same shape, empty without offset
   // Every dequantized product provably stays in the normal, finite range of the activation dtype
   // (fp16 without offset: scales 0 or in [2^-14, 65504 / 128]; bf16: scales 0 or in
-  // [2^-40, 2^40], offsets 0 or in [2^-40, 2^20]), so the kernels may round with RoundMagic.
+  // [2^-40, 2^40], offsets 0 or in [2^-40, 2^20]), so the kernels may round with RoundMagic, and
+  // without offset the decode loops with the two-op FastAntiquant (scale * (2^13 + 1) or
+  // * (2^16 + 1) is also checked to be exact).
   bool fast_round = false;
 };
 

@@ -8,12 +8,15 @@
 // fp16/bf16 values exactly; per tensor / per channel is one group spanning k.
 //
 // Why this shape. At m = 1, k = n = 4096 the int8 weight is 16 MiB and the int4 one 8 MiB; the
-// single-core read bandwidth is 23.5 GB/s (0.71 / 0.36 ms), so the kernel must retire 6-12 weight
-// elements per cycle. The spec's precision makes every element cost a rounding to fp16 (or bf16):
-// widen (1-2 ops), convert (1), multiply (1), round (2 on F16C), FMA (1) per vector of 8, i.e.
-// ~6-7 vector ops per 8 elements on a core that issues ~4 per cycle: the m = 1 kernel is bound by
-// that arithmetic, not by memory, at ~4-5 elements per cycle (docs/kernels.md has the measured
-// figures). Four independent accumulators hide the FMA latency.
+// single-core read bandwidth is ~17-23 GB/s (0.7-1.0 / 0.35-0.5 ms), so the kernel must retire 6-12
+// weight elements per cycle. The spec's precision makes every element cost a rounding to fp16 (or
+// bf16). Without offset and with the plan's range proof (fast_round) the rounding is two FMA-pipe
+// ops (FastAntiquant: t = w * s(2^13 + 1), r = t - w * s 2^13), so one vector of 8 costs widen (1),
+// convert (1), multiply (1), fused subtract (1) and the FMA with x (1): 3 of the 5 on the two FMA
+// pipes, i.e. ~1.5 cycles per 8 elements, ~12 G elements/s with the data in L2 (measured); the
+// general path (RoundF16 / RoundMagic) costs 4-5 ops more. int4 adds two shifts per vector. The
+// m = 1 loop prefetches 2 KiB ahead of its stream. Four independent accumulators hide the FMA
+// latency (eight measured the same).
 //
 // For 2 <= m <= 16 a block of 128 k-values of 12 columns is dequantized once into an L1 buffer
 // (6 KiB) and reused by every row. m <= 4: a 4-row x 2-column dot-product tile (8 accumulators);
@@ -30,6 +33,7 @@
 
 #include <cstring>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/matmul_simd-inl.h"
 #include "kernels/wq_matmul_kernels.h"
@@ -55,14 +59,20 @@ HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) {
 
 // Dequantizes one 32-element chunk and hands each vector to `sink(v, d)`. The loop over the
 // 32 / N vectors is fully unrolled so the int4 nibble half of each vector is a constant.
+// (a, b) are the group's constants (GroupConstA / GroupConstB).
 template <bool kF16, bool kOff, bool kInt4, bool kFast, class Sink>
-HWY_INLINE void ForChunk(DF df, const uint8_t* chunk, VF s, VF o, const Sink& sink) {
+HWY_INLINE void ForChunk(DF df, const uint8_t* chunk, VF a, VF b, const Sink& sink) {
   const size_t N = hn::Lanes(df);
 #pragma GCC unroll 32
   for (size_t v = 0; v < static_cast<size_t>(kWqChunk) / N; ++v) {
-    sink(v, Antiquant<kF16, kOff, kFast>(df, LoadWeights<kInt4>(df, chunk, v * N), s, o));
+    sink(v, GroupAntiquant<kF16, kOff, kFast>(df, LoadWeights<kInt4>(df, chunk, v * N), a, b));
   }
 }
+
+// How far ahead (bytes) the m = 1 loop prefetches its weight stream. The hardware prefetcher alone
+// left the loop at ~0.85 of its L2-resident speed when streaming from DRAM; 2 KiB ahead brought it
+// to ~0.9 (measured on the 2-core EPYC host, 512 B - 8 KiB all within noise of each other).
+constexpr int64_t kDecodePrefetchBytes = 2048;
 
 // One output: sum over k of x[k] * dequant(W[k, j]).
 template <bool kF16, bool kOff, bool kInt4, bool kFast>
@@ -77,13 +87,15 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
   const int64_t full_chunks = c.k / kWqChunk;
   const int64_t group_chunks = c.group / kWqChunk;
   for (int64_t g = 0; g < c.groups; ++g) {
-    const VF s = hn::Set(df, sc[g]);
-    const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+    const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+    const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
     const int64_t ch0 = g * group_chunks;
     const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
     for (int64_t ch = ch0; ch < ch1; ++ch) {
       const float* xp = x + ch * kWqChunk;
-      ForChunk<kF16, kOff, kInt4, kFast>(df, row + ch * kChunkBytes, s, o, [&](size_t v, VF d) HWY_ATTR {
+      // One line per 64 bytes of the stream; a hint, so running past the buffer's end is harmless.
+      if ((ch * kChunkBytes) % 64 == 0) hwy::Prefetch(row + ch * kChunkBytes + kDecodePrefetchBytes);
+      ForChunk<kF16, kOff, kInt4, kFast>(df, row + ch * kChunkBytes, a, b, [&](size_t v, VF d) HWY_ATTR {
         acc[v & 3] = hn::MulAdd(hn::LoadU(df, xp + v * N), d, acc[v & 3]);
       });
     }
@@ -93,11 +105,11 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
   if (full_chunks * kWqChunk < c.k) {
     const int64_t e0 = full_chunks * kWqChunk;
     const int64_t g = e0 / c.group;
-    const VF s = hn::Set(df, sc[g]);
-    const VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+    const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+    const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
     for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
       const int64_t valid = c.k > e ? c.k - e : 0;
-      VF d = Antiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e), s, o);
+      VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e), a, b);
       d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
       acc[1] = hn::MulAdd(hn::LoadU(df, x + e), d, acc[1]);
     }
@@ -117,24 +129,24 @@ HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
   int64_t g = e0 / c.group;  // one division per call; group boundaries are then tracked
   int64_t g_end = (g + 1) * c.group;
-  VF s = hn::Set(df, sc[g]);
-  VF o = kOff ? hn::Set(df, of[g]) : hn::Zero(df);
+  VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+  VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
   for (int64_t e = e0; e < e1; e += kWqChunk) {
     if (e >= g_end) {
       ++g;
       g_end += c.group;
-      s = hn::Set(df, sc[g]);
-      if constexpr (kOff) o = hn::Set(df, of[g]);
+      a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+      b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
     }
     float* out = dst + (e - e0);
     if (e + kWqChunk <= c.k) {
-      ForChunk<kF16, kOff, kInt4, kFast>(df, row + (e / kWqChunk) * kChunkBytes, s, o,
+      ForChunk<kF16, kOff, kInt4, kFast>(df, row + (e / kWqChunk) * kChunkBytes, a, b,
                                   [&](size_t v, VF d) HWY_ATTR { hn::Store(d, df, out + v * N); });
       continue;
     }
     for (int64_t i = 0; i < kWqChunk; i += static_cast<int64_t>(N)) {
       const int64_t valid = c.k > e + i ? c.k - e - i : 0;
-      VF d = Antiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e + i), s, o);
+      VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e + i), a, b);
       hn::Store(hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d), df, out + i);
     }
   }

@@ -262,6 +262,66 @@ TEST(WqMatmulTest, DequantIsBitExact) {
   }
 }
 
+// The decode loops round w * s with two operations (FastAntiquant in matmul_simd-inl.h) when the
+// plan proves the range (fast_round). Checked here for every int8 value w and, per dtype, every
+// 11th fp16 / bf16 bit pattern of either sign across the fast range (fp16 scales [2^-14, 511.75],
+// bf16 [2^-40, 2^40]): the m = 1 loop with x = e_kk returns column nn's dequantized W[kk, nn]
+// exactly (fp32 output, one nonzero product).
+TEST(WqMatmulTest, FastAntiquantExhaustive) {
+  for (DType act : {DType::kFloat16, DType::kBFloat16}) {
+    const bool f16 = act == DType::kFloat16;
+    std::vector<uint16_t> scales;
+    const uint16_t lo = f16 ? 0x0400 : FloatToBf16(std::ldexp(1.0f, -40));
+    const uint16_t hi = f16 ? FloatToHalf(511.75f) : FloatToBf16(std::ldexp(1.0f, 40));
+    for (uint32_t b = lo; b <= hi; b += 11) {
+      scales.push_back(static_cast<uint16_t>(b));
+      scales.push_back(static_cast<uint16_t>(b | 0x8000u));
+    }
+    scales.push_back(hi);
+    const int64_t k = 256, n = static_cast<int64_t>(scales.size());
+    WqMatmulDesc d = Desc(act, DType::kInt8, WeightLayout::kNK, ScaleMode::kPerChannel, 0, false, DType::kFloat32, k, n);
+    d.m_max = 1;
+    d.regime = MatmulRegime::kDecode;
+    std::vector<uint8_t> weight(static_cast<size_t>(k * n));
+    for (int64_t kk = 0; kk < k; ++kk) {
+      for (int64_t nn = 0; nn < n; ++nn) weight[WqWeightIndex(d, kk, nn)] = static_cast<uint8_t>(kk - 128);
+    }
+    WqWeightsView view;
+    view.weight = weight.data();
+    view.scale = scales.data();
+    std::vector<float> want(static_cast<size_t>(k * n));
+    for (int64_t kk = 0; kk < k; ++kk) {
+      for (int64_t nn = 0; nn < n; ++nn) {
+        want[kk * n + nn] = WqAntiquantReference(static_cast<int>(kk - 128), WqParamAt(d, view, view.scale, kk, nn), 0.0f, act);
+      }
+    }
+    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+      hwy::SetSupportedTargetsForTest(target);
+      WqMatmulPlan plan;
+      Support support = Support::Yes();
+      ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+      ASSERT_TRUE(support.ok());
+      ASSERT_TRUE(plan.packed().fast_round) << "these scales are in the fast range";
+      std::vector<uint8_t> scratch(plan.ScratchBytes(1));
+      std::vector<uint16_t> x(static_cast<size_t>(k));
+      std::vector<float> y(static_cast<size_t>(n));
+      WqMatmulArgs args;
+      args.x = x.data();
+      args.m = 1;
+      args.y = y.data();
+      for (int64_t kk = 0; kk < k; ++kk) {
+        for (int64_t i = 0; i < k; ++i) x[i] = ToAct(i == kk ? 1.0f : 0.0f, act);
+        ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, 1, 0, n}, scratch.data(), scratch.size()).ok());
+        for (int64_t nn = 0; nn < n; ++nn) {
+          ASSERT_EQ(y[nn], want[kk * n + nn]) << hwy::TargetName(target) << " " << DTypeName(act) << " w " << kk - 128
+                                              << " scale bits 0x" << std::hex << scales[nn];
+        }
+      }
+    }
+    hwy::SetSupportedTargetsForTest(0);
+  }
+}
+
 // A ParallelForFn that runs every task on its own thread (the tests' stand-in for a pool).
 void ThreadsFor(void* /*pool*/, int64_t n_tasks, MatmulTaskFn fn, void* ctx) {
   std::vector<std::thread> threads;
