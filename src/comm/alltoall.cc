@@ -33,7 +33,7 @@ Status Communicator::AllToAll(const void* src, void* dst, size_t count, DType dt
     const std::vector<int64_t> counts(static_cast<size_t>(size_), static_cast<int64_t>(count));
     std::vector<int64_t> displs(static_cast<size_t>(size_));
     for (int p = 0; p < size_; ++p) displs[static_cast<size_t>(p)] = static_cast<int64_t>(count) * p;
-    return inter_->AllToAllV(src, counts.data(), displs.data(), dst, counts.data(), displs.data(), elem);
+    return HierFail(inter_->AllToAllV(src, counts.data(), displs.data(), dst, counts.data(), displs.data(), elem));
   }
   const char* s = static_cast<const char*>(src);
   char* d = static_cast<char*>(dst);
@@ -83,8 +83,8 @@ Status Communicator::AllToAllV(const void* src, std::span<const int64_t> send_co
     return HcclError(hccl::kEPtr, "AllToAllV: ", src == nullptr ? "src" : "dst", " is null");
   }
   if (inter_) {
-    return inter_->AllToAllV(src, send_counts.data(), send_displs.data(), dst, recv_counts.data(),
-                             recv_displs.data(), elem);
+    return HierFail(inter_->AllToAllV(src, send_counts.data(), send_displs.data(), dst,
+                                      recv_counts.data(), recv_displs.data(), elem));
   }
   if (size_ == 1) {
     if (send_counts[0] != recv_counts[0]) {

@@ -44,7 +44,7 @@ StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::shared_ptr<Dom
   comm->own_ = own;
   const int local_ranks = comm->domain_->size();
   comm->spin_ns_ = options.spin_us >= 0 ? options.spin_us * 1000
-                                        : (local_ranks > OnlineCpus() ? 2000 : 50000);
+                                        : (local_ranks > RankCpus() ? 2000 : 50000);
   const size_t bytes = SegmentBytes(options);
   if (own.bytes < bytes) {
     return HcclError(hccl::kEInternal, "communicator: own segment has ", own.bytes,
@@ -66,6 +66,9 @@ StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::shared_ptr<Dom
   }
   for (char* base : comm->bases_) comm->controls_.push_back(reinterpret_cast<ControlBlock*>(base));
   comm->step_ = comm->controls_[static_cast<size_t>(comm->rank_)]->step.value.load();
+  comm->chunks_seen_.assign(static_cast<size_t>(n), 0);
+  comm->chunks_seen_[static_cast<size_t>(comm->rank_)] =
+      comm->controls_[static_cast<size_t>(comm->rank_)]->chunks.value.load();
   return comm;
 }
 

@@ -115,6 +115,9 @@ class Communicator {
   // The step machinery (step.cc).
   StatusOr<char*> BeginStep(const char* op);  // waits all >= step_, returns own next slot
   void PublishStep();
+  void PublishChunk();
+  Status DecideSingleCopy();  // once per communicator, collectively (gather.cc)  // one more chunk of the current step is in this rank's slot
+  Status WaitPeerChunk(int peer, uint32_t chunks, const char* op);
   Status WaitPeerStep(int peer, uint32_t step, const char* op);
   Status WaitAllSteps(uint32_t step, const char* op);
   char* Slot(int peer, uint32_t step) const;
@@ -129,6 +132,8 @@ class Communicator {
   Status AllReduceTwoShot(const char* src, char* dst, size_t count, DType dtype, ReduceOp op);
   // Over several machines (hierarchical.cc).
   Status HierAllReduce(const void* src, void* dst, size_t count, DType dtype, ReduceOp op);
+  Status HierAllReduceChain(const char* src, char* dst, size_t count, DType dtype, ReduceOp op);
+  Status HierFail(Status status);  // an error marks this and the local communicator broken
   Status HierReduceScatter(const void* src, void* dst, size_t recv_count, DType dtype, ReduceOp op);
 
   Status AllToAllVRound(const char* src, const int64_t* send_counts, const int64_t* send_displs,
@@ -144,10 +149,17 @@ class Communicator {
   std::string name_;
   CommOptions options_;
   int64_t spin_ns_ = 0;
+  int64_t spin_extra_ns_ = 0;  // added to spin_ns_ for a wait known to take long (see gather.cc)
   Segment own_;
   std::vector<char*> bases_;  // every member's segment in this process
   std::vector<ControlBlock*> controls_;
   uint32_t step_ = 0;
+  // Chunks each member has published on its `chunks` word so far (every rank can count them:
+  // all ranks run the same collectives in the same order).
+  std::vector<uint32_t> chunks_seen_;
+  // Whether every rank can read every peer's memory directly (Domain::ReadPeer): -1 not known
+  // yet, decided by all ranks together at the first large Broadcast.
+  int single_copy_ = -1;
   int64_t last_liveness_check_ns_ = 0;
   Status failed_;
 };

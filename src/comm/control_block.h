@@ -12,6 +12,7 @@ struct Communicator::ControlBlock {
   SharedWord step;     // last step this rank published
   SharedWord waiters;  // peers sleeping on one of the words of this block
   SharedWord abort;    // nonzero once this rank's communicator failed
+  SharedWord chunks;   // chunks this rank published inside a step (Broadcast's pipeline)
   SharedWord signals[kMaxSignals];
 };
 

@@ -42,6 +42,13 @@ class Domain {
 
   // HCCL_E_REMOTE naming `peer` when it can no longer take part (its process is gone).
   virtual Status CheckAlive(int peer) = 0;
+  // Copies `bytes` at address `remote` of `peer`'s address space (any memory of it, not only its
+  // allocations) into `local`: a plain copy for threads, process_vm_readv (cross-memory attach)
+  // for processes. HCCL_E_NOT_SUPPORT or the syscall's error when the system forbids it.
+  virtual Status ReadPeer(int peer, const void* remote, void* local, size_t bytes) {
+    (void)peer, (void)remote, (void)local, (void)bytes;
+    return HcclError(hccl::kENotSupport, kind(), ": reading a peer's memory is not supported");
+  }
   // A short description of `peer` for messages ("process 1234").
   virtual std::string Describe(int peer) const = 0;
 };

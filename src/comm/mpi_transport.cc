@@ -3,9 +3,14 @@
 #if defined(MC2_HAVE_MPI)
 #include <mpi.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "comm/process_transport.h"
@@ -29,74 +34,221 @@ bool MpiAlive() {
   return finalized == 0;
 }
 
-Status FitsInt(size_t v, const char* what) {
-  if (v > static_cast<size_t>(INT_MAX)) {
-    return HcclError(hccl::kENotSupport, what, ": ", v, " bytes exceed MPI's int count");
-  }
-  return Status::Ok();
-}
-
 StatusOr<std::unique_ptr<Communicator>> InitMpiOver(MPI_Comm parent, const CommOptions& options);
+
+// Every transfer between ranks is a nonblocking point-to-point request completed by a poll loop
+// (Requests::Wait) bounded by the communicator's timeout: an MPI call cannot be interrupted, so
+// nothing here blocks inside MPI. Collectives are built from those requests rather than from
+// MPI's collectives so that a timeout can name the ranks whose transfers did not complete (an
+// MPI_Ibcast could only say "somebody"). They are linear (each rank talks to each peer once):
+// the number of machines is small and inside a machine MPI moves the bytes over shared memory.
+// Messages larger than 1 GiB are cut into 1 GiB pieces (MPI counts are ints).
+constexpr size_t kMpiPiece = size_t{1} << 30;
+
+// Tags keep the kinds of traffic apart (MPI matches messages of one tag in order per peer).
+enum Tag : int { kTagP2p = 11, kTagAllGather, kTagAllToAll, kTagBroadcast, kTagBarrier };
+
+class Requests {
+ public:
+  Requests(MPI_Comm comm, int64_t timeout_ms) : comm_(comm), timeout_ms_(timeout_ms) {}
+  ~Requests() { Abandon(); }
+
+  void Send(const void* buf, size_t bytes, int peer, int tag, std::shared_ptr<void> keep = nullptr) {
+    if (keep) keep_.push_back(std::move(keep));
+    const char* p = static_cast<const char*>(buf);
+    do {
+      const size_t n = std::min(bytes, kMpiPiece);
+      Post(peer, true, MPI_Isend(p, static_cast<int>(n), MPI_BYTE, peer, tag, comm_, Next()));
+      p += n;
+      bytes -= n;
+    } while (bytes > 0);
+  }
+  void Recv(void* buf, size_t bytes, int peer, int tag) {
+    char* p = static_cast<char*>(buf);
+    do {
+      const size_t n = std::min(bytes, kMpiPiece);
+      Post(peer, false, MPI_Irecv(p, static_cast<int>(n), MPI_BYTE, peer, tag, comm_, Next()));
+      p += n;
+      bytes -= n;
+    } while (bytes > 0);
+  }
+
+  // Polls until every request completed: spins ~20 us (a peer on this machine answers within
+  // microseconds), then sleeps 50 us growing to 1 ms between polls so oversubscribed ranks let
+  // their peers run. HCCL_E_TIMEOUT after timeout_ms, naming the peers still pending.
+  Status Wait(const char* op) {
+    if (!post_error_.ok()) return post_error_;
+    const int64_t start = NowNs();
+    const int64_t deadline = start + timeout_ms_ * 1000000;
+    int64_t nap_ns = 50000;
+    for (;;) {
+      int done = 0;
+      const int rc = MPI_Testall(static_cast<int>(reqs_.size()), reqs_.data(), &done,
+                                 MPI_STATUSES_IGNORE);
+      if (rc != MPI_SUCCESS) {
+        Status s = MpiCheck(rc, op);
+        Abandon();
+        return s;
+      }
+      if (done) {
+        reqs_.clear();
+        peers_.clear();
+        return Status::Ok();
+      }
+      const int64_t now = NowNs();
+      if (now >= deadline) break;
+      if (now - start > 20000) {
+        struct timespec ts = {0, static_cast<long>(std::min(nap_ns, deadline - now))};
+        nanosleep(&ts, nullptr);
+        nap_ns = std::min<int64_t>(nap_ns * 2, 1000000);
+      }
+    }
+    std::vector<int> pending;
+    for (size_t i = 0; i < reqs_.size(); ++i) {
+      if (reqs_[i] == MPI_REQUEST_NULL) continue;
+      if (std::find(pending.begin(), pending.end(), peers_[i]) == pending.end()) pending.push_back(peers_[i]);
+    }
+    std::sort(pending.begin(), pending.end());
+    std::string names;
+    for (int p : pending) names += StrCat(names.empty() ? "" : ", ", p);
+    Abandon();
+    return HcclError(hccl::kETimeout, op, " between machines: rank", pending.size() > 1 ? "s " : " ",
+                     names, " did not complete the exchange within ", timeout_ms_,
+                     " ms (MC2_COMM_TIMEOUT_MS); the rank stalled or its machine is gone");
+  }
+
+ private:
+  MPI_Request* Next() {
+    reqs_.push_back(MPI_REQUEST_NULL);
+    return &reqs_.back();
+  }
+  void Post(int peer, bool send, int rc) {
+    peers_.push_back(peer);
+    sends_.push_back(send);
+    if (rc != MPI_SUCCESS && post_error_.ok()) post_error_ = MpiCheck(rc, send ? "MPI_Isend" : "MPI_Irecv");
+  }
+  // Gives up on the pending requests: receives are cancelled; sends cannot be (reliably), so they
+  // are released and MPI completes them later if the peer ever arrives, reading their buffers
+  // then: the buffers this layer owns are kept until exit (a deliberate leak, after an error only).
+  void Abandon() {
+    if (!MpiAlive()) return;
+    bool sends_pending = false;
+    for (size_t i = 0; i < reqs_.size(); ++i) {
+      if (reqs_[i] == MPI_REQUEST_NULL) continue;
+      if (!sends_[i]) MPI_Cancel(&reqs_[i]);
+      sends_pending = sends_pending || sends_[i];
+      MPI_Request_free(&reqs_[i]);
+    }
+    if (sends_pending && !keep_.empty()) {
+      static auto* const kept = new std::vector<std::shared_ptr<void>>();
+      static std::mutex kept_mutex;
+      std::lock_guard<std::mutex> lock(kept_mutex);
+      for (auto& k : keep_) kept->push_back(std::move(k));
+    }
+    keep_.clear();
+    reqs_.clear();
+    peers_.clear();
+    sends_.clear();
+  }
+
+  MPI_Comm comm_;
+  int64_t timeout_ms_;
+  std::vector<MPI_Request> reqs_;
+  std::vector<int> peers_;
+  std::vector<bool> sends_;
+  std::vector<std::shared_ptr<void>> keep_;
+  Status post_error_;
+};
 
 class MpiInterNode final : public InterNode {
  public:
   ~MpiInterNode() override {
     if (!MpiAlive()) return;
-    if (leaders_ != MPI_COMM_NULL) MPI_Comm_free(&leaders_);
     if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
   }
   int rank() const override { return rank_; }
   int size() const override { return size_; }
   int node() const override { return node_; }
   int num_nodes() const override { return num_nodes_; }
-  bool leader() const override { return leaders_ != MPI_COMM_NULL; }
+  int NodeOf(int peer) const override { return node_of_[static_cast<size_t>(peer)]; }
   int LocalRankOf(int peer) const override {
     if (peer < 0 || peer >= size_ || node_of_[static_cast<size_t>(peer)] != node_) return -1;
     return local_rank_of_[static_cast<size_t>(peer)];
   }
 
-  Status LeaderAllGather(const void* src, void* dst, size_t bytes) override {
-    MC2_RETURN_IF_ERROR(FitsInt(bytes, "MPI_Allgather"));
-    return MpiCheck(MPI_Allgather(src, static_cast<int>(bytes), MPI_BYTE, dst,
-                                  static_cast<int>(bytes), MPI_BYTE, leaders_),
-                    "MPI_Allgather between machines");
+  Status Send(const void* src, size_t bytes, int peer, const char* op,
+              std::shared_ptr<void> keep) override {
+    Requests reqs(comm_, timeout_ms_);
+    reqs.Send(src, bytes, peer, kTagP2p, std::move(keep));
+    return reqs.Wait(op);
+  }
+  Status Recv(void* dst, size_t bytes, int peer, const char* op) override {
+    Requests reqs(comm_, timeout_ms_);
+    reqs.Recv(dst, bytes, peer, kTagP2p);
+    return reqs.Wait(op);
   }
   Status AllGather(const void* src, void* dst, size_t bytes) override {
-    MC2_RETURN_IF_ERROR(FitsInt(bytes * static_cast<size_t>(size_), "MPI_Allgather"));
-    const void* in = src == static_cast<char*>(dst) + bytes * static_cast<size_t>(rank_) ? MPI_IN_PLACE : src;
-    return MpiCheck(MPI_Allgather(in, static_cast<int>(bytes), MPI_BYTE, dst,
-                                  static_cast<int>(bytes), MPI_BYTE, comm_),
-                    "MPI_Allgather");
+    char* out = static_cast<char*>(dst);
+    char* own = out + bytes * static_cast<size_t>(rank_);
+    if (src != own) std::memmove(own, src, bytes);
+    Requests reqs(comm_, timeout_ms_);
+    for (int i = 1; i < size_; ++i) {
+      const int from = (rank_ + size_ - i) % size_;
+      reqs.Recv(out + bytes * static_cast<size_t>(from), bytes, from, kTagAllGather);
+    }
+    for (int i = 1; i < size_; ++i) reqs.Send(own, bytes, (rank_ + i) % size_, kTagAllGather);
+    return reqs.Wait("AllGather");
   }
   Status AllToAllV(const void* src, const int64_t* sc, const int64_t* sd, void* dst,
                    const int64_t* rc, const int64_t* rd, size_t elem) override {
-    std::vector<int> scount(static_cast<size_t>(size_)), sdisp(scount.size()), rcount(scount.size()),
-        rdisp(scount.size());
+    const char* in = static_cast<const char*>(src);
+    char* out = static_cast<char*>(dst);
     size_t send_end = 0;
-    for (size_t p = 0; p < scount.size(); ++p) {
-      const size_t values[4] = {static_cast<size_t>(sc[p]) * elem, static_cast<size_t>(sd[p]) * elem,
-                                static_cast<size_t>(rc[p]) * elem, static_cast<size_t>(rd[p]) * elem};
-      for (size_t v : values) MC2_RETURN_IF_ERROR(FitsInt(v, "MPI_Alltoallv"));
-      scount[p] = static_cast<int>(values[0]);
-      sdisp[p] = static_cast<int>(values[1]);
-      rcount[p] = static_cast<int>(values[2]);
-      rdisp[p] = static_cast<int>(values[3]);
-      send_end = std::max(send_end, values[0] + values[1]);
+    for (int p = 0; p < size_; ++p) {
+      send_end = std::max(send_end, static_cast<size_t>(sc[p] + sd[p]) * elem);
     }
     std::vector<char> copy;
-    if (src == dst && send_end > 0) {  // MPI forbids aliasing; stage the send side
-      copy.assign(static_cast<const char*>(src), static_cast<const char*>(src) + send_end);
-      src = copy.data();
+    if (src == dst && send_end > 0) {  // receives would overwrite what is still to be sent
+      copy.assign(in, in + send_end);
+      in = copy.data();
     }
-    return MpiCheck(MPI_Alltoallv(src, scount.data(), sdisp.data(), MPI_BYTE, dst, rcount.data(),
-                                  rdisp.data(), MPI_BYTE, comm_),
-                    "MPI_Alltoallv");
+    Requests reqs(comm_, timeout_ms_);
+    for (int i = 1; i < size_; ++i) {
+      const int from = (rank_ + size_ - i) % size_;
+      reqs.Recv(out + static_cast<size_t>(rd[from]) * elem, static_cast<size_t>(rc[from]) * elem, from,
+                kTagAllToAll);
+    }
+    for (int i = 1; i < size_; ++i) {
+      const int to = (rank_ + i) % size_;
+      reqs.Send(in + static_cast<size_t>(sd[to]) * elem, static_cast<size_t>(sc[to]) * elem, to,
+                kTagAllToAll);
+    }
+    std::memmove(out + static_cast<size_t>(rd[rank_]) * elem, in + static_cast<size_t>(sd[rank_]) * elem,
+                 static_cast<size_t>(rc[rank_]) * elem);
+    return reqs.Wait("AllToAllV");
   }
   Status Broadcast(void* buf, size_t bytes, int root) override {
-    MC2_RETURN_IF_ERROR(FitsInt(bytes, "MPI_Bcast"));
-    return MpiCheck(MPI_Bcast(buf, static_cast<int>(bytes), MPI_BYTE, root, comm_), "MPI_Bcast");
+    Requests reqs(comm_, timeout_ms_);
+    if (rank_ == root) {
+      for (int i = 1; i < size_; ++i) reqs.Send(buf, bytes, (rank_ + i) % size_, kTagBroadcast);
+    } else {
+      reqs.Recv(buf, bytes, root, kTagBroadcast);
+    }
+    return reqs.Wait("Broadcast");
   }
-  Status Barrier() override { return MpiCheck(MPI_Barrier(comm_), "MPI_Barrier"); }
+  Status Barrier() override {
+    // Everyone tells everyone it arrived: a timeout names exactly the ranks that did not.
+    Requests reqs(comm_, timeout_ms_);
+    char none = 0;
+    std::vector<char> sink(static_cast<size_t>(size_));
+    for (int p = 0; p < size_; ++p) {
+      if (p != rank_) reqs.Recv(&sink[static_cast<size_t>(p)], 0, p, kTagBarrier);
+    }
+    for (int p = 0; p < size_; ++p) {
+      if (p != rank_) reqs.Send(&none, 0, p, kTagBarrier);
+    }
+    return reqs.Wait("Barrier");
+  }
 
   StatusOr<std::unique_ptr<Communicator>> CreateSub(const std::vector<int>& ranks,
                                                     const CommOptions& options) override {
@@ -130,7 +282,7 @@ class MpiInterNode final : public InterNode {
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
-  MPI_Comm leaders_ = MPI_COMM_NULL;
+  int64_t timeout_ms_ = 300000;
   int rank_ = 0, size_ = 1, node_ = 0, num_nodes_ = 1;
   std::vector<int> node_of_, local_rank_of_;
 };
@@ -180,11 +332,14 @@ StatusOr<std::unique_ptr<Communicator>> InitMpiOver(MPI_Comm parent, const CommO
   int local_rank = 0, local_size = 1;
   MPI_Comm_rank(node, &local_rank);
   MPI_Comm_size(node, &local_size);
-  MPI_Comm_split(inter->comm_, local_rank == 0 ? 0 : MPI_UNDEFINED, inter->rank_, &inter->leaders_);
+  inter->timeout_ms_ = options.timeout_ms;
+  MPI_Comm leaders = MPI_COMM_NULL;
+  MPI_Comm_split(inter->comm_, local_rank == 0 ? 0 : MPI_UNDEFINED, inter->rank_, &leaders);
   int node_info[2] = {0, 0};
-  if (inter->leaders_ != MPI_COMM_NULL) {
-    MPI_Comm_rank(inter->leaders_, &node_info[0]);
-    MPI_Comm_size(inter->leaders_, &node_info[1]);
+  if (leaders != MPI_COMM_NULL) {
+    MPI_Comm_rank(leaders, &node_info[0]);
+    MPI_Comm_size(leaders, &node_info[1]);
+    MPI_Comm_free(&leaders);
   }
   MPI_Bcast(node_info, 2, MPI_INT, 0, node);
   inter->node_ = node_info[0];

@@ -1,8 +1,10 @@
 #include "comm/options.h"
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 
 namespace mc2::comm {
@@ -31,6 +33,13 @@ int OnlineCpus() {
   return 1;
 }
 
+int RankCpus() {
+  const int mine = OnlineCpus();
+  if (mine > 1) return mine;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 1 ? static_cast<int>(online) : 1;
+}
+
 CommOptions CommOptions::FromEnv() {
   CommOptions o;
   o.timeout_ms = EnvInt("MC2_COMM_TIMEOUT_MS", o.timeout_ms);
@@ -42,6 +51,8 @@ CommOptions CommOptions::FromEnv() {
   if (round >= 4096) o.round_bytes = static_cast<size_t>(round);
   const int64_t oneshot = EnvInt("MC2_COMM_ONESHOT_MAX", static_cast<int64_t>(o.oneshot_max_bytes));
   if (oneshot >= 0) o.oneshot_max_bytes = static_cast<size_t>(oneshot);
+  const int64_t single = EnvInt("MC2_COMM_SINGLE_COPY_MIN", static_cast<int64_t>(o.single_copy_min_bytes));
+  o.single_copy_min_bytes = single < 0 ? SIZE_MAX : static_cast<size_t>(single);
   // HCCL sizes its communication buffer with HCCL_BUFFSIZE (MiB); honour it, then our own variable.
   const int64_t hccl_mib = EnvInt("HCCL_BUFFSIZE", 0);
   if (hccl_mib > 0 && hccl_mib <= (int64_t{1} << 14)) o.symmetric_bytes = static_cast<size_t>(hccl_mib) << 20;

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -105,6 +106,26 @@ class ProcessDomain final : public Domain {
     return Status::Ok();
   }
 
+  Status ReadPeer(int peer, const void* remote, void* local, size_t bytes) override {
+    if (peer < 0 || peer >= static_cast<int>(pids_.size())) {
+      return HcclError(hccl::kEPara, "processes: no rank ", peer);
+    }
+    char* to = static_cast<char*>(local);
+    uintptr_t from = reinterpret_cast<uintptr_t>(remote);
+    while (bytes > 0) {
+      // One call moves at most ~2 GiB (MAX_RW_COUNT); partial reads continue where they stopped.
+      struct iovec l{to, bytes}, r{reinterpret_cast<void*>(from), bytes};
+      const ssize_t got = process_vm_readv(pids_[static_cast<size_t>(peer)], &l, 1, &r, 1, 0);
+      if (got <= 0) {
+        return HcclError(hccl::kESyscall, "processes: process_vm_readv from rank ", peer, " (",
+                         Describe(peer), "): ", got == 0 ? "no progress" : std::strerror(errno));
+      }
+      to += got;
+      from += static_cast<uintptr_t>(got);
+      bytes -= static_cast<size_t>(got);
+    }
+    return Status::Ok();
+  }
   std::string Describe(int peer) const override {
     if (peer < 0 || peer >= static_cast<int>(pids_.size())) return "unknown process";
     return StrCat("process ", pids_[static_cast<size_t>(peer)]);

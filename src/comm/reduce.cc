@@ -11,6 +11,7 @@ namespace internal {
 #if defined(__x86_64__)
 bool ReduceAvx2(ReduceOp op, DType dtype, void* dst, const void* const* srcs, int nsrc,
                 size_t count);
+bool ConvertAvx2(DType dtype, void* dst, const void* src, size_t count, bool widen);
 #endif
 }  // namespace internal
 
@@ -25,12 +26,37 @@ bool HasF16c() {
 }
 #endif
 
-ReduceFn ChooseReduce() {
+bool UseAvx2() {
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && HasF16c()) return internal::ReduceAvx2;
+  return __builtin_cpu_supports("avx2") && HasF16c();
+#else
+  return false;
+#endif
+}
+
+ReduceFn ChooseReduce() {
+#if defined(__x86_64__)
+  if (UseAvx2()) return internal::ReduceAvx2;
 #endif
   return ReduceImpl;
+}
+
+using ConvertFn = bool (*)(DType, void*, const void*, size_t, bool);
+ConvertFn ChooseConvert() {
+#if defined(__x86_64__)
+  if (UseAvx2()) return internal::ConvertAvx2;
+#endif
+  return ConvertImpl;
+}
+
+Status Convert(DType dtype, void* dst, const void* src, size_t count, bool widen) {
+  static const ConvertFn fn = ChooseConvert();
+  if (!fn(dtype, dst, src, count, widen)) {
+    return HcclError(hccl::kENotSupport, widen ? "widen" : "narrow", ": dtype ", DTypeName(dtype),
+                     " is not float16 or bfloat16");
+  }
+  return Status::Ok();
 }
 }  // namespace
 
@@ -53,6 +79,18 @@ bool IsCommDType(DType dtype) {
     default:
       return false;
   }
+}
+
+DType AccumulatorDType(DType dtype) {
+  return dtype == DType::kFloat16 || dtype == DType::kBFloat16 ? DType::kFloat32 : dtype;
+}
+
+Status WidenToFloat32(DType dtype, float* dst, const void* src, size_t count) {
+  return Convert(dtype, dst, src, count, true);
+}
+
+Status NarrowFromFloat32(DType dtype, void* dst, const float* src, size_t count) {
+  return Convert(dtype, dst, src, count, false);
 }
 
 Status Reduce(ReduceOp op, DType dtype, void* dst, const void* const* srcs, int nsrc,

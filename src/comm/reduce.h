@@ -29,6 +29,15 @@ bool IsCommDType(DType dtype);
 Status Reduce(ReduceOp op, DType dtype, void* dst, const void* const* srcs, int nsrc,
               size_t count);
 
+// The type a reduction of `dtype` accumulates in: float32 for float16/bfloat16, else `dtype`.
+// A reduction carried in pieces (e.g. across machines) keeps its partial results in this type and
+// rounds once at the end, which gives the same bits as one Reduce over all sources.
+DType AccumulatorDType(DType dtype);
+// Widens count elements of dtype (float16/bfloat16) to float32, exactly.
+Status WidenToFloat32(DType dtype, float* dst, const void* src, size_t count);
+// Rounds count float32 values to dtype (float16/bfloat16) the way Reduce rounds its result.
+Status NarrowFromFloat32(DType dtype, void* dst, const float* src, size_t count);
+
 // The common case, named as the fused operators use it.
 inline Status ReduceSum(void* dst, const void* const* srcs, int nsrc, size_t count,
                         DType dtype) {

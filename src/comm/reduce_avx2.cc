@@ -11,5 +11,9 @@ bool ReduceAvx2(ReduceOp op, DType dtype, void* dst, const void* const* srcs, in
   return ReduceImpl(op, dtype, dst, srcs, nsrc, count);
 }
 
+bool ConvertAvx2(DType dtype, void* dst, const void* src, size_t count, bool widen) {
+  return ConvertImpl(dtype, dst, src, count, widen);
+}
+
 }  // namespace mc2::comm::internal
 #endif

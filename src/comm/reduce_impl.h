@@ -160,5 +160,24 @@ bool ReduceImpl(ReduceOp op, DType dtype, void* dst, const void* const* srcs, in
   return false;
 }
 
+// Float32 <-> float16/bfloat16 with the loads and stores ReduceHalf uses (same rounding).
+bool ConvertImpl(DType dtype, void* dst, const void* src, size_t count, bool widen) {
+  if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return false;
+  const bool bf16 = dtype == DType::kBFloat16;
+  for (size_t base = 0; base < count; base += kReduceBlock) {
+    const size_t len = std::min(kReduceBlock, count - base);
+    if (widen) {
+      float* d = static_cast<float*>(dst) + base;
+      const uint16_t* s = static_cast<const uint16_t*>(src) + base;
+      if (bf16) LoadBf16(d, s, len); else LoadHalf(d, s, len);
+    } else {
+      uint16_t* d = static_cast<uint16_t*>(dst) + base;
+      const float* s = static_cast<const float*>(src) + base;
+      if (bf16) StoreBf16(d, s, len); else StoreHalf(d, s, len);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 }  // namespace mc2::comm

@@ -45,6 +45,18 @@ void Communicator::PublishStep() {
   Wake(&word);
 }
 
+void Communicator::PublishChunk() {
+  uint32_t& mine = chunks_seen_[static_cast<size_t>(rank_)];
+  ++mine;
+  std::atomic<uint32_t>& word = controls_[static_cast<size_t>(rank_)]->chunks.value;
+  word.store(mine, std::memory_order_seq_cst);
+  Wake(&word);
+}
+
+Status Communicator::WaitPeerChunk(int peer, uint32_t chunks, const char* op) {
+  return WaitWord(peer, &controls_[static_cast<size_t>(peer)]->chunks.value, chunks, op);
+}
+
 Status Communicator::WaitPeerStep(int peer, uint32_t step, const char* op) {
   return WaitWord(peer, &controls_[static_cast<size_t>(peer)]->step.value, step, op);
 }
@@ -61,7 +73,8 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
   if (SeqReached(word->load(std::memory_order_acquire), target)) return Status::Ok();
   const int64_t start = NowNs();
   int64_t now = start;
-  while (now - start < spin_ns_) {
+  const int64_t spin_ns = spin_ns_ + spin_extra_ns_;
+  while (now - start < spin_ns) {
     for (int i = 0; i < 16; ++i) {
       CpuRelax();
       if (SeqReached(word->load(std::memory_order_acquire), target)) return Status::Ok();
@@ -155,7 +168,7 @@ Status Communicator::Precheck(const char* op, DType dtype, bool need_reduce, Red
 
 Status Communicator::Barrier() {
   if (!failed_.ok()) return failed_;
-  if (inter_) return inter_->Barrier();
+  if (inter_) return HierFail(inter_->Barrier());
   MC2_ASSIGN_OR_RETURN(char* slot, BeginStep("Barrier"));
   (void)slot;
   PublishStep();

@@ -5,13 +5,18 @@
 //   comm_rank_main fingerprint   a fixed fp32 AllReduce must be bitwise equal to the same
 //                                AllReduce run by threads in this process (determinism)
 //   comm_rank_main tolerant      collectives whose results do not depend on the order of
-//                                additions (integers, data movement): for machine layouts that
-//                                reduce inside machines first
+//                                additions (integers, data movement)
+//   comm_rank_main stall S B     rank S sleeps 3 x MC2_COMM_TIMEOUT_MS before an AllReduce the
+//                                others start at once: every rank must get HCCL_E_TIMEOUT or
+//                                HCCL_E_REMOTE (never hang), rank B (the one that waits on S
+//                                directly) must name rank S, and the broken communicator must
+//                                fail the next call at once
 #include <unistd.h>
 
 #include <thread>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -42,21 +47,81 @@ std::string CheckOrderFree(Communicator& c) {
   return "";
 }
 
+// The AllReduce cases the fingerprint compares: the three float types the operators reduce,
+// odd sizes, one message of several 512 KiB windows, and a product (order matters for it too).
+struct FingerprintCase {
+  DType dtype;
+  size_t count;
+  ReduceOp op;
+};
+std::vector<FingerprintCase> FingerprintCases() {
+  std::vector<FingerprintCase> cases;
+  for (DType dt : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) {
+    for (size_t count : {size_t{1}, size_t{7}, size_t{1027}, size_t{100003}, size_t{300001}}) {
+      cases.push_back({dt, count, ReduceOp::kSum});
+    }
+  }
+  cases.push_back({DType::kFloat32, 4099, ReduceOp::kProd});
+  return cases;
+}
+
+std::string CheckStall(Communicator& c, int stalled, int blamer) {
+  if (stalled < 0 || stalled >= c.world_size() || blamer < 0 || blamer >= c.world_size()) {
+    return StrCat("stall: ranks ", stalled, " and ", blamer, " must be in [0, ", c.world_size(), ")");
+  }
+  MC2_CHECK_STATUS(c.Barrier());
+  const int64_t timeout_ms = c.options().timeout_ms;
+  if (c.rank() == stalled) usleep(static_cast<useconds_t>(3 * timeout_ms * 1000));
+  std::vector<float> data(50000, 1.0f + static_cast<float>(c.rank()));
+  const int64_t t0 = NowNs();
+  const Status s = c.AllReduce(data.data(), data.data(), data.size(), DType::kFloat32);
+  const double waited_ms = static_cast<double>(NowNs() - t0) / 1e6;
+  std::fprintf(stderr, "rank %d: AllReduce returned after %.0f ms: %s\n", c.rank(), waited_ms,
+               s.ToString().c_str());
+  if (s.ok()) return "AllReduce succeeded although a rank stalled past the timeout";
+  if (s.code() != hccl::kETimeout && s.code() != hccl::kERemote) {
+    return StrCat("expected HCCL_E_TIMEOUT or HCCL_E_REMOTE, got ", s.ToString());
+  }
+  if (c.rank() == blamer && s.message().find(StrCat("rank ", stalled, " ")) == std::string::npos) {
+    return StrCat("the error does not name the stalled rank ", stalled, ": ", s.ToString());
+  }
+  const Status again = c.Barrier();
+  if (again.ok()) return "a Barrier on the broken communicator succeeded";
+  return "";
+}
+
 std::string CheckFingerprint(Communicator& c) {
-  const size_t count = 100003;
-  testing::Bytes mine;
-  MC2_CHECK_EMPTY(testing::FingerprintAllReduce(c, count, &mine));
+  const std::vector<FingerprintCase> cases = FingerprintCases();
+  std::vector<testing::Bytes> mine(cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    MC2_CHECK_EMPTY(testing::FingerprintAllReduce(c, cases[i].count, &mine[i], cases[i].dtype, cases[i].op));
+  }
   auto comms = InitThreads(c.world_size());
   if (!comms.ok()) return comms.status().ToString();
-  std::vector<testing::Bytes> out(static_cast<size_t>(c.world_size()));
+  std::vector<std::vector<testing::Bytes>> out(static_cast<size_t>(c.world_size()),
+                                               std::vector<testing::Bytes>(cases.size()));
+  std::vector<std::string> errors(static_cast<size_t>(c.world_size()));
   std::vector<std::thread> threads;
   for (int r = 0; r < c.world_size(); ++r) {
     threads.emplace_back([&, r] {
-      (void)testing::FingerprintAllReduce(*(*comms)[static_cast<size_t>(r)], count, &out[static_cast<size_t>(r)]);
+      const size_t at = static_cast<size_t>(r);
+      for (size_t i = 0; i < cases.size() && errors[at].empty(); ++i) {
+        errors[at] = testing::FingerprintAllReduce(*(*comms)[at], cases[i].count, &out[at][i],
+                                                   cases[i].dtype, cases[i].op);
+      }
     });
   }
   for (auto& t : threads) t.join();
-  if (out[0] != mine) return StrCat("AllReduce over ", c.transport(), " differs from the thread transport");
+  for (const std::string& e : errors) {
+    if (!e.empty()) return StrCat("threads: ", e);
+  }
+  for (size_t i = 0; i < cases.size(); ++i) {
+    if (out[static_cast<size_t>(c.rank())][i] != mine[i]) {
+      return StrCat("AllReduce ", DTypeName(cases[i].dtype), " x ", cases[i].count, " ",
+                    ReduceOpName(cases[i].op), " over ", c.transport(), " (", c.name(),
+                    ") differs from the thread transport");
+    }
+  }
   return "";
 }
 
@@ -88,6 +153,8 @@ int main(int argc, char** argv) {
   std::string err;
   if (scenario == "fingerprint") {
     err = CheckFingerprint(c);
+  } else if (scenario == "stall") {
+    err = CheckStall(c, argc > 2 ? std::atoi(argv[2]) : -1, argc > 3 ? std::atoi(argv[3]) : -1);
   } else if (scenario == "tolerant") {
     err = CheckOrderFree(c);
   } else {

@@ -137,6 +137,22 @@ TEST_P(CommProcesses, EveryCollectiveMatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Ranks, CommProcesses, ::testing::Values(2, 3, 4, 8));
 
+// Broadcast read straight from the root (single copy, process_vm_readv) for every size, and
+// staged through the root's slot for every size.
+TEST(CommProcessesBroadcast, SingleCopyAndStaged) {
+  for (size_t single_copy_min : {size_t{0}, SIZE_MAX}) {
+    for (int n : {2, 3}) {
+      CommOptions o = TestOptions();
+      o.single_copy_min_bytes = single_copy_min;
+      Reports reports(n);
+      const auto statuses = RunForked(n, o, reports, [](Communicator& c, RankReport&) {
+        return testing::CheckBroadcasts(c, 900);
+      });
+      ExpectAllSucceeded(n, reports, statuses);
+    }
+  }
+}
+
 TEST(CommProcessesDeterminism, SameBitsAsThreads) {
   const size_t count = 100003;
   for (int n : {3, 4}) {

@@ -342,10 +342,23 @@ inline std::string CheckEverything(Communicator& c, bool quick) {
   return "";
 }
 
-inline std::string FingerprintAllReduce(Communicator& c, size_t count, Bytes* out) {
-  const Bytes src = Pattern(DType::kFloat32, count, RankSeed(99, c.rank()));
-  out->assign(count * 4, 0);
-  MC2_CHECK_STATUS(c.AllReduce(src.data(), out->data(), count, DType::kFloat32));
+// Broadcast from every root over sizes that hit the staged path, the single-copy path (head read
+// from the root's buffer, tail staged) and several slots.
+inline std::string CheckBroadcasts(Communicator& c, uint64_t seed) {
+  for (size_t count : {size_t{1}, size_t{5}, size_t{4097}, size_t{100003}, size_t{300001}}) {
+    for (int root = 0; root < c.world_size(); ++root) {
+      MC2_CHECK_EMPTY(CheckBroadcast(c, DType::kFloat32, count, root, ++seed));
+    }
+    MC2_CHECK_EMPTY(CheckBroadcast(c, DType::kBFloat16, count, c.world_size() - 1, ++seed));
+  }
+  return "";
+}
+
+inline std::string FingerprintAllReduce(Communicator& c, size_t count, Bytes* out,
+                                        DType dtype = DType::kFloat32, ReduceOp op = ReduceOp::kSum) {
+  const Bytes src = Pattern(dtype, count, RankSeed(99 + count, c.rank()));
+  out->assign(count * CommElementBytes(dtype), 0);
+  MC2_CHECK_STATUS(c.AllReduce(src.data(), out->data(), count, dtype, op));
   return "";
 }
 

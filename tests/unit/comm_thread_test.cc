@@ -60,6 +60,17 @@ TEST_P(CommThreads, DefaultOptionsLargeMessages) {
   }));
 }
 
+// Broadcast read straight from the root's buffer for every size, and staged for every size.
+TEST_P(CommThreads, BroadcastSingleCopyAndStaged) {
+  for (size_t single_copy_min : {size_t{0}, SIZE_MAX}) {
+    CommOptions o = SmallOptions();
+    o.single_copy_min_bytes = single_copy_min;
+    auto comms = InitThreads(GetParam(), o);
+    ASSERT_TRUE(comms.ok()) << comms.status().ToString();
+    ExpectAllOk(RunThreads(*comms, [](Communicator& c) { return testing::CheckBroadcasts(c, 700); }));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Ranks, CommThreads, ::testing::Values(1, 2, 3, 4, 5, 6, 7, 8));
 
 TEST(CommThreadsGrid, EpTpSubCommunicators) {
