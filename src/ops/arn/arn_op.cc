@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/fault.h"
 #include "ops/arn/arn_fused.h"
 #include "ops/common/arg_digest.h"
 #include "ops/common/checks.h"
@@ -56,6 +57,7 @@ StatusOr<std::unique_ptr<ArnOp>> ArnOp::Create(const ArnTensors& t, const ArnAtt
                                                const ArnOptions& options) {
   std::unique_ptr<ArnOp> op(new ArnOp());
   op->ctx_ = ctx;
+  fault::At("arn.plan", ctx.comm != nullptr ? ctx.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
   const int world = ctx.comm != nullptr ? ctx.comm->world_size() : 1;
   bool empty = false;
   Status local = ValidateArn(t, attrs, world, &empty);
@@ -185,6 +187,7 @@ Status ArnOp::CheckCall(const ArnTensors& t, size_t workspace_bytes, void* works
 }
 
 Status ArnOp::Execute(const ArnTensors& t, void* workspace, size_t workspace_bytes) {
+  fault::At("arn.execute", ctx_.comm != nullptr ? ctx_.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
   if (empty_) return Status::Ok();
   MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));
   char* base = reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(workspace), kAlign));

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/fault.h"
+
 namespace mc2::ops {
 namespace {
 
@@ -72,6 +74,7 @@ Status ExchangeAndCheck(comm::Communicator& comm, const ArgDigest& digest, const
   mine[1] = static_cast<int64_t>(local.space());
   mine[2] = static_cast<int64_t>(digest.values_.size());
   std::copy(digest.values_.begin(), digest.values_.end(), mine.begin() + kHeader);
+  if (fault::At("digest", comm.rank()) == fault::Action::kDigest && record > kHeader) mine[kHeader] ^= 1;  // MC2_FAULT
   std::vector<int64_t> all(record * world);
   MC2_RETURN_IF_ERROR(comm.AllGather(mine.data(), all.data(), record, DType::kInt64));
   if (!local.ok()) return local;

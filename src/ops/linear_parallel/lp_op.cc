@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/fault.h"
 #include "kernels/reduce.h"
 #include "kernels/wq_matmul.h"
 #include "ops/common/arg_digest.h"
@@ -51,6 +52,7 @@ StatusOr<std::unique_ptr<LinearParallelOp>> LinearParallelOp::Create(const Linea
                                                                       const OpContext& ctx, const LpOptions& options) {
   std::unique_ptr<LinearParallelOp> op(new LinearParallelOp());
   op->ctx_ = ctx;
+  fault::At("lp.plan", ctx.comm != nullptr ? ctx.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
   op->attrs_ = attrs;
   const int world = ctx.comm != nullptr ? ctx.comm->world_size() : 1;
   StatusOr<LpShapeInfo> info = ValidateLinearParallel(t, attrs, world);
@@ -213,6 +215,7 @@ Status LinearParallelOp::CheckCall(const LinearParallelTensors& t, void* workspa
 }
 
 Status LinearParallelOp::Execute(const LinearParallelTensors& t, void* workspace, size_t workspace_bytes) {
+  fault::At("lp.execute", ctx_.comm != nullptr ? ctx_.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
   if (empty_) return Status::Ok();
   MC2_RETURN_IF_ERROR(CheckCall(t, workspace, workspace_bytes));
   char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(workspace) + kAlign - 1) / kAlign * kAlign);

@@ -1,5 +1,6 @@
 #include "ops/moe/moe_op.h"
 
+#include "core/fault.h"
 #include "ops/common/arg_digest.h"
 #include "ops/common/checks.h"
 #include "ops/common/symmetric_channel.h"
@@ -64,6 +65,7 @@ StatusOr<std::unique_ptr<MoeOp>> MoeOp::Create(const MoeTensors& t, const MoeAtt
     return Fail(kSpace, aclnn::kErrParamNullptr, ctx.ep == nullptr ? "groupEp" : "groupTp",
                 "no communicator given (the operator needs both the EP and the TP group)");
   }
+  fault::At("moe.plan", ctx.ep->rank() * ctx.tp->world_size() + ctx.tp->rank());  // MC2_FAULT (core/fault.h)
   std::unique_ptr<MoeOp> op(new MoeOp());
   op->ctx_ = ctx;
   Status local = ValidateMoe(t, attrs);
@@ -165,6 +167,7 @@ Status MoeOp::CheckCall(const MoeTensors& t, size_t workspace_bytes, void* works
 }
 
 Status MoeOp::Execute(const MoeTensors& t, void* workspace, size_t workspace_bytes) {
+  fault::At("moe.execute", ctx_.ep->rank() * ctx_.tp->world_size() + ctx_.tp->rank());  // MC2_FAULT (core/fault.h)
   MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));
   char* base = reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(workspace), kAlign));
   MoeRun run;
