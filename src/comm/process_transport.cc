@@ -15,6 +15,7 @@
 
 #include "comm/bootstrap.h"
 #include "comm/mpi_transport.h"
+#include "comm/numa.h"
 #include "comm/thread_transport.h"
 
 namespace mc2::comm {
@@ -58,6 +59,8 @@ class ProcessDomain final : public Domain {
     if (p == MAP_FAILED) {
       return HcclError(hccl::kEMemory, "processes: mmap of own memfd failed: ", std::strerror(errno));
     }
+    // Advisory: on a single-node machine nothing is called; a failure only loses locality.
+    (void)PreferNumaNode(p, rounded, LocalNumaNode());
     next_offset_ = offset + rounded;
     return Segment{static_cast<char*>(p), offset, rounded};
   }
