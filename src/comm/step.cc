@@ -9,6 +9,7 @@
 
 #include "comm/communicator.h"
 #include "comm/control_block.h"
+#include "core/fault.h"
 
 namespace mc2::comm {
 namespace {
@@ -154,6 +155,7 @@ Status Communicator::Fail(Status status, int culprit) {
 }
 
 Status Communicator::Precheck(const char* op, DType dtype, bool need_reduce, ReduceOp op_kind) {
+  fault::At(op, rank_);  // MC2_FAULT (core/fault.h): the collectives' entry
   if (!failed_.ok()) return failed_;
   if (!IsCommDType(dtype)) {
     return HcclError(hccl::kENotSupport, op, ": dtype ", DTypeName(dtype),
