@@ -12,5 +12,6 @@ CLI::App* AddRunOp(CLI::App& app, int* exit_code);
 CLI::App* AddCompare(CLI::App& app, int* exit_code);
 CLI::App* AddGenInputs(CLI::App& app, int* exit_code);
 CLI::App* AddLaunch(CLI::App& app, int* exit_code);
+CLI::App* AddBench(CLI::App& app, int* exit_code);
 
 }  // namespace mc2::cli

@@ -1,13 +1,18 @@
 // `mc2 run-op OP --inputs DIR --outputs DIR [--ranks N] [attributes...] --reference[=exact]`:
 // runs one operator on per-rank .npy inputs and writes its outputs the same way (op_io.h has the
 // file convention). --reference runs the golden model with CANN's roundings, --reference=exact its
-// float64 mode: this is how users make golden data for NPU runs.
+// float64 mode: this is how users make golden data for NPU runs. Without --reference the fused
+// operator itself runs, on `ranks` ranks as threads (default) or processes (--processes), each
+// rank writing its own outputs; under `mc2 launch` / mpirun, this process is one rank of the job.
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 
 #include "cli.h"
 #include "op_io.h"
+#include "rank_op.h"
+#include "ranks.h"
 #include "reference/arn.h"
 #include "reference/linear_parallel.h"
 #include "reference/moe.h"
@@ -20,6 +25,7 @@ struct RunOpOptions {
   std::string inputs, outputs;
   int ranks = 0;
   std::string reference;  // "", "cann" or "exact"
+  bool processes = false;  // fused run: ranks as processes instead of threads
   std::string dtype;      // activation dtype: fp16 / bf16 (default: from the first activation file)
   // ARN
   double epsilon = 1e-6;
@@ -60,7 +66,30 @@ reference::Mode RefMode(const RunOpOptions& o) {
 
 TensorView TransposedView(TensorView v) { return v.Transposed(v.rank() - 2, v.rank() - 1); }
 
-Status RunArn(const RunOpOptions& o, int ranks) {
+using MakeRankOp = std::function<StatusOr<std::unique_ptr<RankOp>>(comm::Communicator&, ThreadPool&)>;
+
+// The fused operator on `ranks` ranks: every rank plans, executes once and writes its outputs.
+Status RunFused(const RunOpOptions& o, int ranks, const MakeRankOp& make) {
+  const int code = RunRanks(ranks, !o.processes, [&](comm::Communicator& c, ThreadPool& pool) {
+    Status s = [&]() -> Status {
+      if (c.world_size() != ranks) {
+        return AclnnError(aclnn::kErrParamInvalid, "--ranks: the job has ", c.world_size(), " ranks but ", o.inputs,
+                          " holds ", ranks);
+      }
+      MC2_ASSIGN_OR_RETURN(auto op, make(c, pool));
+      MC2_RETURN_IF_ERROR(op->Execute());
+      for (const auto& [name, t] : op->outputs()) MC2_RETURN_IF_ERROR(WriteOutput(o.outputs, c.rank(), name, t));
+      return Status::Ok();
+    }();
+    if (s.ok()) return 0;
+    std::fprintf(stderr, "mc2 run-op: rank %d: %s\n", c.rank(), s.ToString().c_str());
+    return 1;
+  });
+  if (code != 0) return AclError(acl::kErrFailure, "the fused run failed (exit code ", code, ", messages above)");
+  return Status::Ok();
+}
+
+Status RunArn(const RunOpOptions& o, int ranks, bool inplace) {
   InputLoader in(o.inputs);
   MC2_ASSIGN_OR_RETURN(DType act, ActDType(o, in, "x1"));
   DType wdt = DType::kInt8;
@@ -86,6 +115,11 @@ Status RunArn(const RunOpOptions& o, int ranks) {
   ArnAttrs attrs;
   attrs.epsilon = o.epsilon;
   attrs.antiquant_group_size = o.antiquant_group_size;
+  if (o.reference.empty()) {
+    return RunFused(o, ranks, [&](comm::Communicator& c, ThreadPool& pool) {
+      return MakeArnRankOp(all[static_cast<size_t>(c.rank())], attrs, ops::OpContext{&c, &pool}, {}, inplace);
+    });
+  }
   MC2_ASSIGN_OR_RETURN(auto outs, reference::WeightQuantMatmulAllReduceAddRmsNorm(all, attrs, RefMode(o)));
   for (int r = 0; r < ranks; ++r) {
     MC2_RETURN_IF_ERROR(WriteOutput(o.outputs, r, "y", outs[r].y));
@@ -128,6 +162,11 @@ Status RunMoe(const RunOpOptions& o, int ranks) {
   MC2_ASSIGN_OR_RETURN(attrs.act_type, ParseAct(o.act_type));
   attrs.want_y2 = o.y2;
   attrs.want_y3 = o.y3;
+  if (o.reference.empty()) {
+    return RunFused(o, ranks, [&](comm::Communicator& c, ThreadPool& pool) {
+      return MakeMoeRankOp(all[static_cast<size_t>(c.rank())], attrs, c, &pool, {});
+    });
+  }
   MC2_ASSIGN_OR_RETURN(auto outs, reference::AlltoAllAllGatherBatchMatMul(all, attrs, RefMode(o)));
   for (int r = 0; r < ranks; ++r) {
     MC2_RETURN_IF_ERROR(WriteOutput(o.outputs, r, "y1", outs[r].y1));
@@ -206,6 +245,11 @@ Status RunLinearParallel(const RunOpOptions& o, int ranks) {
     }
     MC2_ASSIGN_OR_RETURN(a.residual, in.LoadOptional(r, "residual", out));
   }
+  if (o.reference.empty()) {
+    return RunFused(o, ranks, [&](comm::Communicator& c, ThreadPool& pool) {
+      return MakeLpRankOp(all[static_cast<size_t>(c.rank())], attrs, ops::OpContext{&c, &pool}, {});
+    });
+  }
   MC2_ASSIGN_OR_RETURN(auto outs, reference::LinearParallel(all, attrs, RefMode(o)));
   for (int r = 0; r < ranks; ++r) {
     MC2_RETURN_IF_ERROR(WriteOutput(o.outputs, r, "output", outs[r].output));
@@ -220,12 +264,6 @@ int RunOp(const RunOpOptions& o) {
     std::fprintf(stderr, "mc2 run-op: %s\n", op.status().message().c_str());
     return 2;
   }
-  if (o.reference.empty()) {
-    std::fprintf(stderr,
-                 "mc2 run-op: only the golden model runs from files in this version: pass --reference (CANN "
-                 "rounding) or --reference=exact (float64)\n");
-    return 2;
-  }
   const int ranks = o.ranks > 0 ? o.ranks : CountRankDirs(o.inputs);
   if (ranks <= 0) {
     std::fprintf(stderr, "mc2 run-op: %s has no rank0/ directory (inputs are DIR/rank<i>/<name>.npy)\n",
@@ -236,7 +274,7 @@ int RunOp(const RunOpOptions& o) {
   switch (*op) {
     case OpKind::kArn:
     case OpKind::kArnInplace:
-      s = RunArn(o, ranks);
+      s = RunArn(o, ranks, *op == OpKind::kArnInplace);
       break;
     case OpKind::kMoe:
       s = RunMoe(o, ranks);
@@ -249,8 +287,11 @@ int RunOp(const RunOpOptions& o) {
     std::fprintf(stderr, "mc2 run-op %s: %s\n", OpKindName(*op), s.ToString().c_str());
     return 1;
   }
-  std::printf("%s: %d ranks, %s reference, outputs in %s\n", OpKindName(*op), ranks,
-              o.reference == "exact" ? "float64" : "CANN-rounding", o.outputs.c_str());
+  if (InLaunchedJob()) return 0;  // one rank of a job: its peers would print the same line
+  const char* what = o.reference.empty() ? (o.processes ? "fused operator, ranks as processes"
+                                                        : "fused operator, ranks as threads")
+                     : o.reference == "exact" ? "float64 reference" : "CANN-rounding reference";
+  std::printf("%s: %d ranks, %s, outputs in %s\n", OpKindName(*op), ranks, what, o.outputs.c_str());
   return 0;
 }
 
@@ -258,13 +299,17 @@ int RunOp(const RunOpOptions& o) {
 
 CLI::App* AddRunOp(CLI::App& app, int* exit_code) {
   static RunOpOptions o;
-  CLI::App* cmd = app.add_subcommand("run-op", "Run one operator on per-rank .npy inputs (DIR/rank<i>/<name>.npy)");
+  CLI::App* cmd = app.add_subcommand(
+      "run-op", "Run one operator (fused, or the golden model with --reference) on per-rank .npy inputs\n"
+                "(DIR/rank<i>/<name>.npy), writing its outputs the same way");
   cmd->add_option("op", o.op, "operator: arn, arn-inplace, moe, lp (or the CANN names)")->required();
   cmd->add_option("--inputs", o.inputs, "input directory")->required()->check(CLI::ExistingDirectory);
   cmd->add_option("--outputs", o.outputs, "output directory (created)")->required();
   cmd->add_option("--ranks", o.ranks, "number of ranks (default: the rank<i> directories found)")
       ->check(CLI::Range(1, 64));
-  cmd->add_option("--reference", o.reference, "run the golden model: cann (default) or exact (float64)")
+  cmd->add_flag("--processes", o.processes, "fused run: ranks as processes (default: threads of this process)");
+  cmd->add_option("--reference", o.reference,
+                  "run the golden model instead of the fused operator: cann (default) or exact (float64)")
       ->expected(0, 1)
       ->default_str("cann")
       ->check(CLI::IsMember({"cann", "exact"}));
