@@ -28,8 +28,10 @@ class ProcessDomain final : public Domain {
     for (int f : fds_) if (f >= 0) close(f);
     for (int f : pidfds_) if (f >= 0) close(f);
     if (own_fd_ >= 0) close(own_fd_);
-    // Own allocations stay mapped until exit: peers may still read them (no exit barrier), and
-    // our mappings of them are what keeps the memory alive in this process.
+    // Every communicator of this process that used the domain is gone, so nothing here reads our
+    // segments any more; peers that still read them do so through their own mappings, which keep
+    // the memory alive for them. Unmapping ours releases it in this process.
+    for (const auto& [p, bytes] : own_maps_) munmap(p, bytes);
   }
 
   void SetPeers(std::vector<int> fds, std::vector<pid_t> pids) {
@@ -62,6 +64,7 @@ class ProcessDomain final : public Domain {
     // Advisory: on a single-node machine nothing is called; a failure only loses locality.
     (void)PreferNumaNode(p, rounded, LocalNumaNode());
     next_offset_ = offset + rounded;
+    own_maps_.emplace_back(p, rounded);
     return Segment{static_cast<char*>(p), offset, rounded};
   }
 
@@ -140,6 +143,7 @@ class ProcessDomain final : public Domain {
   int own_fd_;
   std::mutex mu_;
   uint64_t next_offset_ = 0;
+  std::vector<std::pair<void*, size_t>> own_maps_;  // unmapped with the domain
   std::vector<int> fds_;
   std::vector<pid_t> pids_;
   std::vector<int> pidfds_;
