@@ -8,6 +8,7 @@
 // can use tiny shapes and ep or tp of 1.
 #include "reference/moe.h"
 
+#include <initializer_list>
 #include <string>
 
 #include "core/status.h"
@@ -17,9 +18,32 @@ namespace {
 
 Status Invalid(const std::string& message) { return AclnnError(aclnn::kErrParamInvalid, message); }
 
+// Every size the model forms from dims and attributes is a product of caller-chosen int64 values:
+// each one goes through Mul, and the buffers the model allocates are capped at kMaxElements
+// (2^32 doubles = 32 GiB, far beyond any shape the golden model is meant for), so hostile dims
+// give a status instead of a signed overflow or an allocation failure.
+constexpr int64_t kMaxElements = int64_t{1} << 32;
+
+bool Mul(int64_t a, int64_t b, int64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+
+Status CheckedProduct(std::initializer_list<int64_t> factors, const char* what, int64_t limit, int64_t* out) {
+  int64_t p = 1;
+  for (int64_t f : factors) {
+    if (!Mul(p, f, &p) || p > limit) {
+      return Invalid(StrCat(what, ": the product of its sizes exceeds ", limit, " (too large for the golden model)"));
+    }
+  }
+  *out = p;
+  return Status::Ok();
+}
+
 Status CheckView(const TensorView& v, const char* name) {
+  int64_t numel = 1;
   for (int d = 0; d < v.rank(); ++d) {
     if (v.dims[d] < 0) return Invalid(StrCat(name, ": dim ", d, " is ", v.dims[d], " (dims must be >= 0)"));
+    if (!Mul(numel, v.dims[d], &numel)) {
+      return Invalid(StrCat(name, ": shape ", v.dims.ToString(), " holds more than 2^63 elements"));
+    }
   }
   if (!v.empty() && v.data == nullptr) {
     return AclnnError(aclnn::kErrParamNullptr, name, ": data is null but the view ", v.dims.ToString(), " holds ",
@@ -31,9 +55,13 @@ Status CheckView(const TensorView& v, const char* name) {
 Status CheckAttrs(const MoeAttrs& a, size_t rank_count) {
   if (a.ep_world_size < 1) return Invalid(StrCat("epWorldSize: is ", a.ep_world_size, " (must be >= 1)"));
   if (a.tp_world_size < 1) return Invalid(StrCat("tpWorldSize: is ", a.tp_world_size, " (must be >= 1)"));
-  if (static_cast<int64_t>(rank_count) != a.ep_world_size * a.tp_world_size) {
+  int64_t grid = 0;
+  if (!Mul(a.ep_world_size, a.tp_world_size, &grid)) {
+    return Invalid(StrCat("epWorldSize * tpWorldSize: ", a.ep_world_size, " * ", a.tp_world_size, " overflows int64"));
+  }
+  if (static_cast<int64_t>(rank_count) != grid) {
     return Invalid(StrCat("ranks: ", rank_count, " given but epWorldSize * tpWorldSize = ", a.ep_world_size, " * ",
-                          a.tp_world_size, " = ", a.ep_world_size * a.tp_world_size, " (must match)"));
+                          a.tp_world_size, " = ", grid, " (must match)"));
   }
   if (a.x_shard_type != 0 && a.x_shard_type != 1) {
     return Invalid(StrCat("xShardType: is ", a.x_shard_type, " (must be 0 or 1)"));
@@ -62,11 +90,16 @@ Status CheckRank(const MoeInputs& in, const MoeAttrs& a) {
   if (in.x.rank() != 3) return Invalid(StrCat("x: shape is ", in.x.dims.ToString(), " but must be 3-D"));
   if (in.weight.rank() != 3) return Invalid(StrCat("weight: shape is ", in.weight.dims.ToString(), " but must be 3-D"));
   const int64_t experts = in.x.dims[0];
-  if (in.weight.dims[0] * a.ep_world_size != experts) {
+  int64_t experts_from_weight = 0;
+  if (!Mul(in.weight.dims[0], a.ep_world_size, &experts_from_weight) || experts_from_weight != experts) {
     return Invalid(StrCat("weight: dim 0 is ", in.weight.dims[0], " but x's dim 0 is E = ", experts,
                           " (weight dim 0 * epWorldSize ", a.ep_world_size, " must equal E)"));
   }
-  const int64_t h = a.x_shard_type == 0 ? in.x.dims[2] * a.tp_world_size : in.x.dims[2];
+  int64_t h = in.x.dims[2];
+  if (a.x_shard_type == 0 && !Mul(in.x.dims[2], a.tp_world_size, &h)) {
+    return Invalid(StrCat("x: dim 2 is ", in.x.dims[2], " and H = x dim 2 * tpWorldSize ", a.tp_world_size,
+                          " overflows int64"));
+  }
   if (in.weight.dims[1] != h) {
     return Invalid(StrCat("weight: dim 1 is ", in.weight.dims[1], " but H from x is ", h,
                           a.x_shard_type == 0 ? " (x dim 2 * tpWorldSize, must match)" : " (x dim 2, must match)"));
@@ -256,8 +289,14 @@ StatusOr<std::vector<MoeOutputs>> AlltoAllAllGatherBatchMatMul(const std::vector
   g.h = ranks[0].weight.dims[1];
   g.ml = ranks[0].weight.dims[2];
   g.shard_h = attrs.x_shard_type == 0;
-  g.rows = g.shard_h ? g.ep * g.cl : g.ep * g.tp * g.cl;
   g.dt = ranks[0].x.dtype;
+  // The buffers of the steps below: a (El*ep*Cl*Hl), y2 (El*rows*H), y1/y3 (El*rows*M/tp).
+  MC2_RETURN_IF_ERROR(CheckedProduct({g.ep, g.shard_h ? 1 : g.tp, g.cl}, "rows (ep [* tp] * C/ep)", kMaxElements,
+                                     &g.rows));
+  int64_t unused = 0;
+  MC2_RETURN_IF_ERROR(CheckedProduct({g.el, g.ep, g.cl, g.hl}, "AllToAll output", kMaxElements, &unused));
+  MC2_RETURN_IF_ERROR(CheckedProduct({g.el, g.rows, g.h}, "y2 (AllGather output)", kMaxElements, &unused));
+  MC2_RETURN_IF_ERROR(CheckedProduct({g.el, g.rows, g.ml}, "y1", kMaxElements, &unused));
 
   const std::vector<std::vector<double>> y2 = AllGatherOverTp(AllToAllOverEp(ranks, g), g);
   std::vector<MoeOutputs> outputs;
