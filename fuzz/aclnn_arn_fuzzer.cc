@@ -6,7 +6,9 @@
 // Input decoding (FuzzedDataProvider): the consistent call of arn_validate_fuzzer.cc (dtypes, b, s,
 // k, n, layouts, scale form, optional bias / offset) and up to 16 mutations of its nine views
 // (tensor_gen.h); then per handle a choice of null, a destroyed handle, a tensor with 9 dims, or the
-// view as is, with a raw aclDataType / aclFormat value sometimes replacing the view's; then group
+// view as is, with a raw aclDataType / aclFormat value sometimes replacing the view's (any int32,
+// passed through raw_enum_call.c as a C caller would: values acl_base.h does not name must give a
+// null tensor); then group
 // (a live name, an unknown name, empty), reduceOp, commTurn, streamMode, antiquantGroupSize,
 // epsilon, and whether to call the inplace form. Buffers are backed as tensor_gen.h says (exact,
 // null or 1 byte).
@@ -14,6 +16,7 @@
 // Checks: every call returns a status (never a crash, an out-of-bounds read, UB or a leak); success
 // gives an executor, which is then destroyed unrun.
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 
 #include "aclnnop/aclnn_inplace_weight_quant_matmul_all_reduce_add_rms_norm.h"
@@ -22,9 +25,20 @@
 #include "hccl/hccl.h"
 #include "tensor_gen.h"
 
+extern "C" aclTensor* FuzzCreateTensorRaw(const int64_t* viewDims, uint64_t viewDimsNum, int32_t dataType,
+                                          const int64_t* stride, int64_t offset, int32_t format,
+                                          const int64_t* storageDims, uint64_t storageDimsNum, void* tensorData);
+
 namespace {
 
 using namespace mc2;
+
+bool NamedValue(int32_t v, std::initializer_list<int32_t> values) {
+  for (int32_t x : values) {
+    if (x == v) return true;
+  }
+  return false;
+}
 using mc2::fuzz::FuzzView;
 
 constexpr int kTensors = 9;  // x1 x2 bias scale offset residual gamma y normOut
@@ -71,21 +85,25 @@ aclTensor* MakeHandle(FuzzedDataProvider& fdp, const FuzzView& fv, bool* owned) 
       return aclCreateTensor(dims, kMaxDims + 1, static_cast<aclDataType>(dtype), dims, 0,
                              static_cast<aclFormat>(format), dims, kMaxDims + 1, v.data);  // null: too many dims
     }
-    // Raw values within the enums' value range [-64, 63]: a value outside it is UB once held in the
-    // C++ enum type (UBSan reports the load in aclCreateTensor), whoever passed it.
+    // Raw values: small ones (near the named values) or any int32.
     case 3:
-      dtype = fdp.ConsumeIntegralInRange<int32_t>(-64, 63);
+      dtype = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<int32_t>(-64, 63) : fdp.ConsumeIntegral<int32_t>();
       break;
     case 4:
-      format = fdp.ConsumeIntegralInRange<int32_t>(-64, 63);
+      format = fdp.ConsumeBool() ? fdp.ConsumeIntegralInRange<int32_t>(-64, 63) : fdp.ConsumeIntegral<int32_t>();
       break;
     default:
       break;
   }
   const bool null_strides = fdp.ConsumeIntegralInRange<int>(0, 15) == 0;
-  aclTensor* t = aclCreateTensor(v.dims.data(), v.rank(), static_cast<aclDataType>(dtype),
-                                 null_strides ? nullptr : v.strides.data(), v.offset, static_cast<aclFormat>(format),
-                                 v.storage_dims.data(), v.storage_dims.size(), v.data);
+  aclTensor* t = FuzzCreateTensorRaw(v.dims.data(), v.rank(), dtype, null_strides ? nullptr : v.strides.data(),
+                                     v.offset, format, v.storage_dims.data(), v.storage_dims.size(), v.data);
+  // A value acl_base.h does not name must be refused.
+  const bool named_dtype = NamedValue(dtype, {-1, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 27, 29, 30, 33,
+                                              35, 36, 37, 38, 39, 40, 41});
+  const bool named_format =
+      NamedValue(format, {-1, 0, 1, 2, 3, 4, 12, 16, 27, 29, 30, 32, 33, 35, 47, 50, 51, 52, 53, 54});
+  if (!named_dtype || !named_format) FUZZ_CHECK(t == nullptr);
   *owned = t != nullptr;
   return t;
 }

@@ -19,6 +19,29 @@ HandleSet<aclIntArray>& IntArrays() {
   return *set;
 }
 
+// The values acl_base.h names. A C caller may pass any int in an aclDataType / aclFormat; holding
+// such a value in the C++ enum type is undefined behaviour, so aclCreateTensor copies the argument's
+// bytes into an int32_t (no enum-typed load) and checks it against these lists.
+constexpr int32_t kDataTypes[] = {-1, 0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 16, 17, 27, 29, 30, 33,
+                                  35, 36, 37, 38, 39, 40, 41};
+constexpr int32_t kFormats[] = {-1, 0, 1, 2, 3, 4, 12, 16, 27, 29, 30, 32, 33, 35, 47, 50, 51, 52, 53, 54};
+
+template <typename Enum>
+int32_t RawEnum(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int32_t), "acl enums are int-sized");
+  int32_t raw;
+  std::memcpy(&raw, &e, sizeof raw);
+  return raw;
+}
+
+template <size_t N>
+bool OneOf(int32_t v, const int32_t (&values)[N]) {
+  for (int32_t x : values) {
+    if (x == v) return true;
+  }
+  return false;
+}
+
 Status BadTensor(const char* fn, const void* t) {
   return AclnnError(aclnn::kErrParamInvalid, fn, ": tensor ", t, " is not a live aclTensor");
 }
@@ -69,6 +92,18 @@ aclTensor* aclCreateTensor(const int64_t* viewDims, uint64_t viewDimsNum, aclDat
                                      mc2::kMaxDims, " dims, or negative offset"));
     return nullptr;
   }
+  const int32_t dtype = mc2::api::RawEnum(dataType);
+  const int32_t fmt = mc2::api::RawEnum(format);
+  if (!mc2::api::OneOf(dtype, mc2::api::kDataTypes)) {
+    mc2::api::Report(mc2::AclnnError(mc2::aclnn::kErrParamInvalid, "aclCreateTensor: dataType is ", dtype,
+                                     " (must be one of the aclDataType values of acl_base.h)"));
+    return nullptr;
+  }
+  if (!mc2::api::OneOf(fmt, mc2::api::kFormats)) {
+    mc2::api::Report(mc2::AclnnError(mc2::aclnn::kErrParamInvalid, "aclCreateTensor: format is ", fmt,
+                                     " (must be one of the aclFormat values of acl_base.h)"));
+    return nullptr;
+  }
   auto* t = new aclTensor();
   t->view_dims.assign(viewDims, viewDims + viewDimsNum);
   for (int64_t d : t->view_dims) {
@@ -85,8 +120,8 @@ aclTensor* aclCreateTensor(const int64_t* viewDims, uint64_t viewDimsNum, aclDat
     t->strides.assign(rm.begin(), rm.end());
   }
   t->offset = offset;
-  t->dtype = static_cast<int32_t>(dataType);
-  t->format = static_cast<int32_t>(format);
+  t->dtype = dtype;
+  t->format = fmt;
   if (storageDims != nullptr) {
     t->storage_dims.assign(storageDims, storageDims + storageDimsNum);
   } else {

@@ -22,6 +22,9 @@ int main(void) {
   aclDataType dt = ACL_DT_UNDEFINED;
   if (t == NULL || aclGetDataType(t, &dt) != ACLNN_SUCCESS || dt != ACL_FLOAT16) ++failures;
   aclDestroyTensor(t);
+  /* C callers may pass any int as an enum: values acl_base.h does not name give a null tensor. */
+  if (aclCreateTensor(dims, 2, (aclDataType)1000, strides, 0, ACL_FORMAT_ND, dims, 2, p) != NULL) ++failures;
+  if (aclCreateTensor(dims, 2, ACL_FLOAT16, strides, 0, (aclFormat)-7, dims, 2, p) != NULL) ++failures;
   HcclComm comm = NULL;
   int32_t devices[1] = {0};
   char name[COMM_NAME_MAX_LENGTH];
