@@ -15,11 +15,16 @@
 // of the local schedule, whose matmul covers all m rows at once and so books at least what any
 // collective schedule books; the stream then makes the real, collective plan in order with the
 // other work and runs it. The weight data is therefore read when the stream runs the call (as on a
-// device), not at GetWorkspaceSize.
+// device), not at GetWorkspaceSize: CANN's GetWorkspaceSize needs shapes only, and the data may not
+// even be written yet (an earlier call queued on the stream may produce it). The local plan that
+// books the workspace is made over stand-ins of x2 and the antiquant scale / offset -- the same
+// dtypes, dims and layout over zero-filled memory of its own -- since the booking depends on the
+// shapes alone; no byte of any caller tensor is read before the run.
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "aclnnop/aclnn_inplace_weight_quant_matmul_all_reduce_add_rms_norm.h"
 #include "aclnnop/aclnn_weight_quant_matmul_all_reduce_add_rms_norm.h"
@@ -57,6 +62,18 @@ class EmptyExecutor : public aclOpExecutor {
 };
 
 Status Null(const char* name) { return AclnnError(aclnn::kErrParamNullptr, name, " is null"); }
+
+// A view with v's dtype and dims over `*storage` (zeros), contiguous, or transposed in its last two
+// dims when v is: what the plan looks at (shape and layout), none of the caller's data.
+// An int4 view keeps the parity of its offset, which the plan checks (whole bytes only).
+TensorView StandIn(const TensorView& v, std::vector<uint64_t>* storage) {
+  storage->assign(DTypeStorageBytes(v.dtype, v.numel()) / sizeof(uint64_t) + 1, 0);
+  TensorView s = v.rank() == 2 && !v.IsContiguous() && v.IsTransposedLastTwo()
+                     ? TensorView::Contiguous(storage->data(), v.dtype, Dims{v.dims[1], v.dims[0]}).Transposed(0, 1)
+                     : TensorView::Contiguous(storage->data(), v.dtype, v.dims);
+  s.offset = v.dtype == DType::kInt4 ? v.offset % 2 : 0;
+  return s;
+}
 
 // The view of a required tensor; a handle that is not a live aclTensor is invalid.
 Status View(const char* name, const aclTensor* t, TensorView* view, bool* known) {
@@ -144,9 +161,14 @@ Status GetWorkspace(const Args& a) {
   if (a.comm_turn != 0) return AclnnError(aclnn::kErrInnerTiling, "commTurn is ", a.comm_turn, " but must be 0");
   MC2_RETURN_IF_ERROR(ops::CheckArnTiling(t, exec->attrs, h->comm->world_size()));
 
-  // The workspace booking of the local schedule (see the top of this file).
+  // The workspace booking of the local schedule, over stand-ins (see the top of this file).
+  ops::ArnTensors sizing = t;
+  std::vector<uint64_t> x2_zeros, scale_zeros, offset_zeros;
+  sizing.in.x2 = StandIn(t.in.x2, &x2_zeros);
+  sizing.in.antiquant_scale = StandIn(t.in.antiquant_scale, &scale_zeros);
+  if (t.in.antiquant_offset) sizing.in.antiquant_offset = StandIn(*t.in.antiquant_offset, &offset_zeros);
   ops::OpContext local{nullptr, Runtime::Get().Pool(h->device)};
-  MC2_ASSIGN_OR_RETURN(std::unique_ptr<ops::ArnOp> plan, ops::ArnOp::Create(t, exec->attrs, local));
+  MC2_ASSIGN_OR_RETURN(std::unique_ptr<ops::ArnOp> plan, ops::ArnOp::Create(sizing, exec->attrs, local));
   exec->workspace_bytes = plan->workspace_bytes();
   exec->group = a.group;
   *a.workspace_size = exec->workspace_bytes;
