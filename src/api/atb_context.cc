@@ -16,7 +16,7 @@ HandleSet<AtbContext>& Contexts() {
 
 ::atb::Status Make(::atb::Context** context) {
   if (context == nullptr) return AtbCode(AtbError(atb::kInvalidParam, "CreateContext: context is null"));
-  auto* made = new (std::nothrow) AtbContext(DeviceOrDefault());
+  auto* made = new (std::nothrow) AtbContext(CurrentDevice());
   if (made == nullptr) return AtbCode(AtbError(atb::kOutOfHostMemory, "CreateContext: out of host memory"));
   Contexts().Add(made);
   *context = made;

@@ -1,5 +1,5 @@
 // atb::Context on mc2: the execute stream(s) and the device that was current on the creating thread
-// (its thread pool runs the operators; see runtime.h). Contexts are looked up in a live set, so a
+// (-1 if none; its thread pool runs the operators, see runtime.h). Contexts are looked up in a live set, so a
 // stale or made-up Context* gives ERROR_INVALID_CONTEXT_ADDR, not a crash.
 #pragma once
 

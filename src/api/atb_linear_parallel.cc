@@ -207,7 +207,11 @@ class LinearParallelOperation : public ::atb::Operation {
     CallTensors call;
     MC2_ASSIGN_OR_RETURN(ops::LpShapeInfo info, Views(pack, &call));
     if (!comm_) {
-      MC2_ASSIGN_OR_RETURN(comm_, AcquireAtbComm(param_, ctx->device()));
+      // A communicator made here runs on the context's device, else on device `rank` (so thread
+      // ranks that never set a device do not share one pool and its lock).
+      const int devices = Runtime::Get().DeviceCount();
+      const int device = ctx->device() >= 0 ? ctx->device() : (param_.rank < devices ? param_.rank : 0);
+      MC2_ASSIGN_OR_RETURN(comm_, AcquireAtbComm(param_, device));
     }
     MC2_ASSIGN_OR_RETURN(comm::Communicator * c, comm_->Get());
     if (c->world_size() != WorldSize()) {
