@@ -1,8 +1,17 @@
 #include "ops/moe/moe_fused.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "ops/common/symmetric_channel.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14
+#endif
 
 namespace mc2::ops {
 namespace {
@@ -106,6 +115,36 @@ Status RunMoeFused(const MoeRun& run) {
     MC2_RETURN_IF_ERROR(pass.Run());
   }
   return Status::Ok();
+}
+
+namespace {
+
+void PopulateRange(char* begin, size_t bytes) {
+  if (bytes == 0) return;
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(begin) / page * page;
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(begin) + bytes + page - 1) / page * page;
+  // A hint: on failure (old kernel) the first call faults the pages in instead.
+  (void)madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_WRITE);
+}
+
+void PopulateHalves(comm::Communicator* c, size_t bytes) {
+  SymmetricChannel ch(c);
+  if (!ch.Usable()) return;
+  bytes = std::min(bytes, ch.half_bytes());
+  for (int peer = 0; peer < c->world_size(); ++peer) {
+    for (uint32_t half = 0; half < 2; ++half) PopulateRange(ch.Half(peer, half), bytes);
+  }
+}
+
+}  // namespace
+
+void PrefaultMoeBuffers(comm::Communicator* ep, comm::Communicator* tp, const MoeGeometry& g,
+                        const MoeSchedule& schedule) {
+  if (schedule.algorithm != MoeAlgorithm::kFused) return;
+  const size_t n = static_cast<size_t>(schedule.experts_per_pass);
+  PopulateHalves(ep, n * g.ExpertEpBytes());
+  PopulateHalves(tp, n * g.ExpertY2Bytes());
 }
 
 size_t MoeChainBytes(const MoeGeometry& g, MoeAlgorithm algorithm) {

@@ -134,6 +134,7 @@ Status MoeOp::Plan(const MoeTensors& t, const MoeAttrs& attrs, const MoeOptions&
   const size_t ep_half = ep_ch.Usable() ? ep_ch.half_bytes() : 0;
   const size_t tp_half = tp_ch.Usable() ? tp_ch.half_bytes() : 0;
   schedule_ = ChooseMoeSchedule(g_, ep_half, tp_half, options);
+  PrefaultMoeBuffers(ctx_.ep, ctx_.tp, g_, schedule_);
 
   const int threads = ctx_.pool != nullptr ? ctx_.pool->num_threads() : 1;
   scratch_slice_ = RoundUp(MoeScratchSlice(g_), kAlign);
