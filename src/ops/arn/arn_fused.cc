@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "kernels/reduce.h"
 #include "kernels/rms_norm.h"
@@ -16,6 +17,19 @@ namespace {
 constexpr size_t kTileBytes = 16 << 10;
 // Matmul ranges are cut by rows too once a chunk has this many rows (kernels::SplitRange).
 constexpr int64_t kMatmulSplitRows = 64;
+
+double NowUs() {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Adds the time since `t0` to one field of run.phases (when timing) and returns the new start.
+double Lap(const ArnRun& run, double ArnPhases::*field, double t0) {
+  if (run.phases == nullptr) return 0;
+  const double now = NowUs();
+  run.phases->*field += now - t0;
+  return now;
+}
+double Start(const ArnRun& run) { return run.phases != nullptr ? NowUs() : 0; }
 
 int Threads(const ArnRun& run) { return run.pool != nullptr ? run.pool->num_threads() : 1; }
 
@@ -136,7 +150,9 @@ class Pass {
         chunks_((rows + chunk_ - 1) / chunk_), rank_(run.comm->rank()), world_(run.comm->world_size()) {}
 
   Status RunOneShot() {
+    const double t0 = Start(run_);
     MC2_RETURN_IF_ERROR(channel_.Begin(&seq_));
+    Lap(run_, &ArnPhases::enter_us, t0);
     for (int64_t i = 0; i <= chunks_; ++i) {
       if (i < chunks_) MC2_RETURN_IF_ERROR(Produce(i));
       if (i >= 1) MC2_RETURN_IF_ERROR(ReduceAll(i - 1));
@@ -145,7 +161,9 @@ class Pass {
   }
 
   Status RunTwoShot() {
+    const double t0 = Start(run_);
     MC2_RETURN_IF_ERROR(channel_.Begin(&seq_));
+    Lap(run_, &ArnPhases::enter_us, t0);
     for (int64_t i = 0; i <= chunks_ + 1; ++i) {
       if (i < chunks_) MC2_RETURN_IF_ERROR(Produce(i));
       if (i >= 1 && i - 1 < chunks_) MC2_RETURN_IF_ERROR(ReduceOwned(i - 1));
@@ -165,14 +183,18 @@ class Pass {
   // Matmul of chunk c straight into this rank's half, then "chunk c ready".
   Status Produce(int64_t c) {
     char* dst = channel_.Half(rank_, seq_) + Offset(ChunkBegin(c));
+    const double t0 = Start(run_);
     MC2_RETURN_IF_ERROR(Matmul(run_, row0_ + ChunkBegin(c), ChunkRows(c), dst));
+    Lap(run_, &ArnPhases::matmul_us, t0);
     return channel_.Signal(static_cast<int>(c), seq_);
   }
 
   Status WaitAll(int segment) {
+    const double t0 = Start(run_);
     for (int p = 0; p < world_; ++p) {
       if (p != rank_) MC2_RETURN_IF_ERROR(channel_.Wait(p, segment, seq_));
     }
+    Lap(run_, &ArnPhases::wait_us, t0);
     return Status::Ok();
   }
 
@@ -182,7 +204,10 @@ class Pass {
     const char* srcs[kernels::kMaxReduceSources];
     for (int p = 0; p < world_; ++p) srcs[p] = channel_.Half(p, seq_) + Offset(ChunkBegin(c));
     const int64_t out_row = row0_ + ChunkBegin(c);
-    return ReduceAndNorm(run_, srcs, world_, ChunkRows(c), run_.norm_out + Offset(out_row), out_row);
+    const double t0 = Start(run_);
+    MC2_RETURN_IF_ERROR(ReduceAndNorm(run_, srcs, world_, ChunkRows(c), run_.norm_out + Offset(out_row), out_row));
+    Lap(run_, &ArnPhases::reduce_us, t0);
+    return Status::Ok();
   }
 
   // Two-shot, first half: this rank's rows of chunk c, summed in place over its own product rows
@@ -193,7 +218,9 @@ class Pass {
     const int64_t hi = ChunkBegin(c) + OwnedBegin(c, rank_ + 1);
     const char* srcs[kernels::kMaxReduceSources];
     for (int p = 0; p < world_; ++p) srcs[p] = channel_.Half(p, seq_) + Offset(lo);
+    const double t0 = Start(run_);
     MC2_RETURN_IF_ERROR(ReduceAndNorm(run_, srcs, world_, hi - lo, channel_.Half(rank_, seq_) + Offset(lo), row0_ + lo));
+    Lap(run_, &ArnPhases::reduce_us, t0);
     return channel_.Signal(ReducedSegment(c), seq_);
   }
 
@@ -201,10 +228,13 @@ class Pass {
   Status Gather(int64_t c) {
     for (int i = 1; i < world_; ++i) {
       const int q = (rank_ + i) % world_;  // start at a different owner on every rank
+      double t0 = Start(run_);
       MC2_RETURN_IF_ERROR(channel_.Wait(q, ReducedSegment(c), seq_));
+      t0 = Lap(run_, &ArnPhases::wait_us, t0);
       const int64_t lo = ChunkBegin(c) + OwnedBegin(c, q);
       const int64_t hi = ChunkBegin(c) + OwnedBegin(c, q + 1);
       MC2_RETURN_IF_ERROR(NormRowsParallel(run_, channel_.Half(q, seq_) + Offset(lo), row0_ + lo, hi - lo));
+      Lap(run_, &ArnPhases::reduce_us, t0);
     }
     return Status::Ok();
   }
@@ -231,32 +261,105 @@ kernels::AddRmsNormArgs WholeNormArgs(const ArnRun& run) {
   return args;
 }
 
+// Chained, one chunk: matmul into normOut, all-reduce in place, add + RMSNorm (CANN's order).
+Status RunChainedWhole(const ArnRun& run) {
+  const ArnSchedule& s = *run.schedule;
+  double t0 = Start(run);
+  MC2_RETURN_IF_ERROR(Matmul(run, 0, s.m, run.norm_out));
+  t0 = Lap(run, &ArnPhases::matmul_us, t0);
+  if (s.algorithm == ArnAlgorithm::kChained) {
+    MC2_RETURN_IF_ERROR(run.comm->AllReduce(run.norm_out, run.norm_out, static_cast<size_t>(s.m * s.n), run.act));
+  }
+  MC2_RETURN_IF_ERROR(kernels::AddRmsNorm(WholeNormArgs(run), run.pool));
+  Lap(run, &ArnPhases::reduce_us, t0);
+  return Status::Ok();
+}
+
+// Chained with chunks: the calling thread computes chunk c + 1 while the progress thread
+// all-reduces chunk c (rows of normOut, in place) and adds + norms it (arn_fused.h).
+class ChainedPipeline {
+ public:
+  explicit ChainedPipeline(const ArnRun& run) : run_(run), s_(*run.schedule) {}
+
+  Status Run() {
+    const int64_t chunks = (s_.m + s_.chunk_rows - 1) / s_.chunk_rows;
+    run_.progress->Begin(&ChainedPipeline::Task, this);
+    Status status;
+    for (int64_t c = 0; c < chunks && status.ok(); ++c) {
+      const double t0 = Start(run_);
+      const int64_t row0 = c * s_.chunk_rows;
+      status = Matmul(run_, row0, Rows(c), run_.norm_out + static_cast<size_t>(row0) * RowBytes(run_));
+      Lap(run_, &ArnPhases::matmul_us, t0);
+      // On a matmul error the chunks already posted still run, so the peers' collectives complete.
+      if (status.ok()) run_.progress->Post(c + 1);
+    }
+    const double t0 = Start(run_);
+    Status comm_status = run_.progress->Finish();
+    Lap(run_, &ArnPhases::wait_us, t0);
+    MC2_RETURN_IF_ERROR(status);
+    return comm_status;
+  }
+
+ private:
+  int64_t Rows(int64_t c) const { return std::min(s_.m, (c + 1) * s_.chunk_rows) - c * s_.chunk_rows; }
+
+  static Status Task(void* self, int64_t c) {
+    auto* p = static_cast<ChainedPipeline*>(self);
+    const ArnRun& run = p->run_;
+    const int64_t row0 = c * p->s_.chunk_rows;
+    const int64_t rows = p->Rows(c);
+    char* a = run.norm_out + static_cast<size_t>(row0) * RowBytes(run);
+    MC2_RETURN_IF_ERROR(run.comm->AllReduce(a, a, static_cast<size_t>(rows * p->s_.n), run.act));
+    NormRows(run, a, row0, rows);
+    return Status::Ok();
+  }
+
+  const ArnRun& run_;
+  const ArnSchedule& s_;
+};
+
 }  // namespace
 
 Status RunArn(const ArnRun& run) {
   const ArnSchedule& s = *run.schedule;
+  const double t0 = Start(run);
+  Status status = AclnnError(aclnn::kErrInner, "ArnOp: schedule has no algorithm");
   switch (s.algorithm) {
     case ArnAlgorithm::kLocal:
-    case ArnAlgorithm::kChained: {
-      MC2_RETURN_IF_ERROR(Matmul(run, 0, s.m, run.norm_out));
-      if (s.algorithm == ArnAlgorithm::kChained) {
-        MC2_RETURN_IF_ERROR(run.comm->AllReduce(run.norm_out, run.norm_out, static_cast<size_t>(s.m * s.n), run.act));
-      }
-      return kernels::AddRmsNorm(WholeNormArgs(run), run.pool);
-    }
+      status = RunChainedWhole(run);
+      break;
+    case ArnAlgorithm::kChained:
+      status = run.progress != nullptr && s.chunk_rows < s.m ? ChainedPipeline(run).Run() : RunChainedWhole(run);
+      break;
     case ArnAlgorithm::kOneShot:
     case ArnAlgorithm::kTwoShot: {
+      status = Status::Ok();
       SymmetricChannel channel(run.comm);
-      for (int64_t row0 = 0; row0 < s.m; row0 += s.pass_rows) {
+      for (int64_t row0 = 0; row0 < s.m && status.ok(); row0 += s.pass_rows) {
         Pass pass(run, channel, row0, std::min(s.pass_rows, s.m - row0));
-        MC2_RETURN_IF_ERROR(s.algorithm == ArnAlgorithm::kOneShot ? pass.RunOneShot() : pass.RunTwoShot());
+        status = s.algorithm == ArnAlgorithm::kOneShot ? pass.RunOneShot() : pass.RunTwoShot();
       }
-      return Status::Ok();
+      break;
     }
     case ArnAlgorithm::kAuto:
       break;
   }
-  return AclnnError(aclnn::kErrInner, "ArnOp: schedule has no algorithm");
+  Lap(run, &ArnPhases::total_us, t0);
+  return status;
+}
+
+Status RunArnLocalProduct(const ArnRun& run, char* dst) {
+  const ArnSchedule& s = *run.schedule;
+  const int64_t pass = std::max<int64_t>(1, s.pass_rows);
+  const int64_t chunk = std::max<int64_t>(1, s.chunk_rows);
+  for (int64_t p0 = 0; p0 < s.m; p0 += pass) {
+    const int64_t p1 = std::min(s.m, p0 + pass);
+    for (int64_t row0 = p0; row0 < p1; row0 += chunk) {
+      const int64_t rows = std::min(chunk, p1 - row0);
+      MC2_RETURN_IF_ERROR(Matmul(run, row0, rows, dst + static_cast<size_t>(row0) * RowBytes(run)));
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace mc2::ops

@@ -46,6 +46,14 @@
 // symmetric buffer cannot hold one row: matmul into normOut, Communicator::AllReduce in place,
 // add + RMSNorm. Local (kLocal): one rank, matmul into normOut, add + RMSNorm.
 //
+// Chained prefill overlap (kChained with more than one chunk): between machines the all-reduce is
+// a network transfer that costs wall time but little CPU, so it runs on the plan's
+// ProgressThread (ops/common/progress_thread.h): the calling thread computes the matmul of chunk
+// i + 1 into normOut while the progress thread all-reduces chunk i in place and adds + norms its
+// rows. Chunks are >= 64 rows there (not 256 as on shared memory): a 1 Gbit/s link makes the
+// all-reduce of a 256-row chunk of n = 4096 cost ~1/3 of its matmul, so hiding it is worth the
+// prefill kernel's per-call weight dequantization (~+10 % at 64 rows, arn_schedule.cc).
+//
 // Every path computes the same A bit for bit (fp32 sum in rank order, one rounding), so results
 // are identical across algorithms, ranks (given equal residual and gamma) and runs.
 #pragma once
@@ -59,8 +67,18 @@
 #include "core/thread_pool.h"
 #include "kernels/wq_matmul.h"
 #include "ops/arn/arn_schedule.h"
+#include "ops/common/progress_thread.h"
 
 namespace mc2::ops {
+
+// Where one Execute spent its time on the calling thread, in microseconds (ArnOp::set_phase_log).
+// enter: waiting for the peers to enter the call (SymmetricChannel::Begin); matmul: the local
+// matmul; wait: waiting for peers' data flags; reduce: summing the products and add + RMSNorm
+// (and, chained, the collective); total: the whole call. Chained prefill: `wait` is the time the
+// caller waited for the progress thread after its last matmul.
+struct ArnPhases {
+  double enter_us = 0, matmul_us = 0, wait_us = 0, reduce_us = 0, total_us = 0;
+};
 
 // Everything one Execute needs: the plan's constant parts and this call's data pointers (all
 // pointing at element 0 of contiguous tensors).
@@ -79,8 +97,14 @@ struct ArnRun {
   char* norm_out = nullptr;        // (m, n)
   char* scratch = nullptr;         // per-thread matmul scratch, `scratch_slice` bytes each
   size_t scratch_slice = 0;
+  ProgressThread* progress = nullptr;  // chained prefill with several chunks
+  ArnPhases* phases = nullptr;         // null: not timed
 };
 
 Status RunArn(const ArnRun& run);
+
+// This rank's product P_r = round_act(x1_r @ W_r + bias_r) alone, (m, n) rows into `dst`, with the
+// plan's matmul over the same row chunks as RunArn: the operand of the all-reduce, bit for bit.
+Status RunArnLocalProduct(const ArnRun& run, char* dst);
 
 }  // namespace mc2::ops

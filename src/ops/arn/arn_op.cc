@@ -148,6 +148,9 @@ Status ArnOp::Plan(const ArnTensors& t, const ArnAttrs& attrs, const ArnOptions&
     facts.oneshot_max_bytes = ctx_.comm->options().oneshot_max_bytes;
   }
   schedule_ = ChooseArnSchedule(m, n, k, DTypeStorageBytes(act_, 1), facts, options);
+  if (schedule_.algorithm == ArnAlgorithm::kChained && schedule_.chunk_rows < schedule_.m) {
+    progress_ = std::make_unique<ProgressThread>();
+  }
 
   const int threads = ctx_.pool != nullptr ? ctx_.pool->num_threads() : 1;
   scratch_slice_ = RoundUp(matmul_.ScratchBytes(schedule_.max_matmul_rows()), kAlign);
@@ -186,12 +189,8 @@ Status ArnOp::CheckCall(const ArnTensors& t, size_t workspace_bytes, void* works
   return Status::Ok();
 }
 
-Status ArnOp::Execute(const ArnTensors& t, void* workspace, size_t workspace_bytes) {
-  fault::At("arn.execute", ctx_.comm != nullptr ? ctx_.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
-  if (empty_) return Status::Ok();
-  MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));
+ArnRun ArnOp::MakeRun(const ArnTensors& t, void* workspace) {
   char* base = reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(workspace), kAlign));
-
   ArnRun run;
   run.schedule = &schedule_;
   run.matmul = &matmul_;
@@ -206,6 +205,8 @@ Status ArnOp::Execute(const ArnTensors& t, void* workspace, size_t workspace_byt
   run.norm_out = MutableElementPtr(t.norm_out);
   run.scratch = static_cast<char*>(booking_.Get(base, kScratch));
   run.scratch_slice = scratch_slice_;
+  run.progress = progress_.get();
+  run.phases = phase_log_;
   if (has_bias_) {
     if (bias_contiguous_) {
       run.bias = ElementPtr(*t.in.bias);
@@ -216,7 +217,21 @@ Status ArnOp::Execute(const ArnTensors& t, void* workspace, size_t workspace_byt
       run.bias = copy;
     }
   }
-  return RunArn(run);
+  return run;
+}
+
+Status ArnOp::Execute(const ArnTensors& t, void* workspace, size_t workspace_bytes) {
+  fault::At("arn.execute", ctx_.comm != nullptr ? ctx_.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
+  if (empty_) return Status::Ok();
+  MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));
+  return RunArn(MakeRun(t, workspace));
+}
+
+Status ArnOp::ExecuteLocalProduct(const ArnTensors& t, void* dst, void* workspace, size_t workspace_bytes) {
+  if (empty_) return Status::Ok();
+  MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));
+  if (dst == nullptr) return Fail(kSpace, aclnn::kErrParamNullptr, "dst", "data is null");
+  return RunArnLocalProduct(MakeRun(t, workspace), static_cast<char*>(dst));
 }
 
 }  // namespace mc2::ops

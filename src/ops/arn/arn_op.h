@@ -28,6 +28,7 @@
 #include "core/op_params.h"
 #include "core/status_or.h"
 #include "kernels/wq_matmul.h"
+#include "ops/arn/arn_fused.h"
 #include "ops/arn/arn_schedule.h"
 #include "ops/arn/arn_validate.h"
 #include "ops/common/context.h"
@@ -48,10 +49,19 @@ class ArnOp {
 
   Status Execute(const ArnTensors& t, void* workspace, size_t workspace_bytes);
 
+  // This rank's local product P_r = round(x1 @ W + bias) alone into `dst` ((m, n) contiguous, the
+  // activation dtype), with the plan's matmul and chunking: exactly the operand the fused paths
+  // all-reduce. Local (no communication); for benchmarks (matmul alone) and precision tests.
+  Status ExecuteLocalProduct(const ArnTensors& t, void* dst, void* workspace, size_t workspace_bytes);
+
+  // Every later Execute adds its per-phase times to *log (null: stop timing). Local to this rank.
+  void set_phase_log(ArnPhases* log) { phase_log_ = log; }
+
  private:
   ArnOp() = default;
   Status Plan(const ArnTensors& t, const ArnAttrs& attrs, const ArnOptions& options);
   Status CheckCall(const ArnTensors& t, size_t workspace_bytes, void* workspace) const;
+  ArnRun MakeRun(const ArnTensors& t, void* workspace);
 
   OpContext ctx_;
   ArnSchedule schedule_;
@@ -68,6 +78,8 @@ class ArnOp {
   WorkspaceBooking booking_;
   size_t scratch_slice_ = 0;  // matmul scratch per thread
   size_t workspace_bytes_ = 0;
+  std::unique_ptr<ProgressThread> progress_;  // chained prefill with chunks only
+  ArnPhases* phase_log_ = nullptr;
 };
 
 }  // namespace mc2::ops

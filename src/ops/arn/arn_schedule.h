@@ -13,7 +13,8 @@ enum class ArnAlgorithm : uint8_t {
   kLocal,    // one rank: matmul, add + RMSNorm
   kOneShot,  // every rank reads every peer's product and reduces all rows (small messages)
   kTwoShot,  // reduce-scatter by rows through the symmetric buffers, then gather the sums
-  kChained,  // matmul, Communicator::AllReduce, add + RMSNorm (no shared buffers: other machines)
+  kChained,  // matmul, Communicator::AllReduce, add + RMSNorm (no shared buffers: other machines);
+             // prefill in chunks whose all-reduce runs on a progress thread behind the next matmul
 };
 
 const char* ArnAlgorithmName(ArnAlgorithm a);
