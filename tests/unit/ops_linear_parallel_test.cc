@@ -218,6 +218,31 @@ TEST(LpAgRs, EveryGridMatchesGolden) {
   }
 }
 
+// ALL_GATHER_LINEAR_REDUCE_SCATTER in chunk rounds (the reduction of chunk i behind the matmuls of
+// round i + 1) and in several passes (a symmetric buffer that holds x and ~9 rows of each block),
+// with chunks that cross AG shard boundaries (6 rows, m = 28), 1 and 2 threads per rank.
+TEST(LpAgRs, ChunksAndPassesMatchGolden) {
+  struct Grid { int ag, rs; };
+  const Grid grids[] = {{2, 1}, {1, 2}, {2, 2}, {4, 2}, {1, 4}};
+  const int64_t m = 28, k = 64, n = 48;
+  for (const Grid& g : grids) {
+    for (bool inner : {true, false}) {
+      const int world = g.ag * g.rs;
+      LinearParallelShape s = Shape(Type::kAllGatherLinearReduceScatter, inner ? kBf16 : kF16, 0, m, k, n);
+      s.world_size = world;
+      s.attrs.ag_dim = g.ag;
+      s.attrs.rs_dim = g.rs;
+      s.attrs.inner_dim_is_ag = inner;
+      const LinearParallelCase c = reference::MakeLinearParallelCase(s);
+      const size_t x_bytes = (static_cast<size_t>(m * k) * 2 + 63) / 64 * 64;
+      const size_t passes_sym = 4096 + 2 * (x_bytes + static_cast<size_t>(g.rs * n * 2 * 9) + 64);
+      SCOPED_TRACE(::testing::Message() << "agDim " << g.ag << " rsDim " << g.rs << " inner " << inner);
+      CheckAgainstGolden(c, world, Case("agrs_chunks", s, Algo(LpAlgorithm::kAuto, 6), {world}, 4 << 20, inner ? 2 : 1));
+      CheckAgainstGolden(c, world, Case("agrs_passes", s, Algo(LpAlgorithm::kAuto, 4), {world}, passes_sym));
+    }
+  }
+}
+
 // Every algorithm computes the same sums in the same order: bitwise equal outputs.
 TEST(LpDeterminism, AlgorithmsAgreeBitwise) {
   LinearParallelShape s = Residual(Shape(Type::kLinearAllReduce, kF16, 0, 40, 64, 64));

@@ -104,7 +104,7 @@ class Runner {
   Status AllReducePass(SymmetricChannel& ch, int64_t row0, int64_t rows);
   Status ReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows);
   Status AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows);
-  Status AllGatherReduceScatter(SymmetricChannel& ch);
+  Status AllGatherReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows);
 
   const LpRun& run_;
   const LpSchedule& s_;
@@ -250,7 +250,14 @@ Status Runner::AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows) {
   return Status::Ok();
 }
 
-Status Runner::AllGatherReduceScatter(SymmetricChannel& ch) {
+// Rows [b0, b0 + rows) of every RS block of G @ W (G = the AG group's inputs, m * ag rows; block b
+// = rows [b * block, (b + 1) * block), the sum over RS group of which rank (a, b) owns). Half
+// layout: x (m rows, 64-byte aligned), then Q's pass rows block by block (block b at b * rows).
+// Chunk round i computes chunk i of every block (the RS peers' blocks first, this rank's own
+// last), signalling each (block, chunk); then sums chunk i - 1 of this rank's block over its RS
+// group from the peers' halves, so the reduction overlaps the next round's matmuls and a peer can
+// start summing a chunk as soon as it is signalled.
+Status Runner::AllGatherReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows) {
   const int ag = run_.attrs->ag_dim, rs = run_.attrs->rs_dim;
   const bool inner = run_.attrs->inner_dim_is_ag;
   auto ag_idx = [&](int r) { return inner ? r % ag : r / rs; };
@@ -259,32 +266,47 @@ Status Runner::AllGatherReduceScatter(SymmetricChannel& ch) {
   const int64_t m = s_.rows;
   const int64_t block = m * ag / rs;
   const size_t q_offset = RoundUp(static_cast<size_t>(m) * xb_, kAlign);
+  const int64_t chunk = s_.chunk_rows;
+  const int64_t chunks = (rows + chunk - 1) / chunk;
+  auto count = [&](int64_t c) { return std::min(rows, (c + 1) * chunk) - c * chunk; };
+  auto segment = [&](int b, int64_t c) { return static_cast<int>(1 + b * chunks + c); };
   uint32_t seq = 0;
   MC2_RETURN_IF_ERROR(ch.Begin(&seq));
+  auto q_rows = [&](int p, int b, int64_t rel) {
+    return ch.Half(p, seq) + q_offset + static_cast<size_t>(b * rows + rel) * rb_;
+  };
   std::memcpy(ch.Half(rank_, seq), run_.x, static_cast<size_t>(m) * xb_);
   MC2_RETURN_IF_ERROR(ch.Signal(0, seq));
   const int my_rs = rs_idx(rank_), my_ag = ag_idx(rank_);
-  char* q = ch.Half(rank_, seq) + q_offset;
-  for (int d = 1; d <= rs; ++d) {
-    const int b = (my_rs + d) % rs;  // the RS peers' blocks first, this rank's own last
-    for (int64_t row = b * block; row < (b + 1) * block;) {
-      const int a = static_cast<int>(row / m);  // G row -> AG shard a, its row row % m
-      const int64_t len = std::min((b + 1) * block, (a + 1) * m) - row;
-      const int src_rank = rank_at(a, my_rs);
-      if (src_rank != rank_) MC2_RETURN_IF_ERROR(ch.Wait(src_rank, 0, seq));
-      const char* src = (src_rank == rank_ ? run_.x : ch.Half(src_rank, seq)) + static_cast<size_t>(row % m) * xb_;
-      MC2_RETURN_IF_ERROR(Matmul(src, len, nullptr, q + static_cast<size_t>(row) * rb_));
-      row += len;
+  for (int64_t i = 0; i <= chunks; ++i) {
+    if (i < chunks) {
+      for (int d = 1; d <= rs; ++d) {
+        const int b = (my_rs + d) % rs;
+        const int64_t first = b * block + b0 + i * chunk;  // G row
+        for (int64_t row = first; row < first + count(i);) {
+          const int a = static_cast<int>(row / m);  // G row -> AG shard a, its row row % m
+          const int64_t len = std::min(first + count(i), (a + 1) * m) - row;
+          const int src_rank = rank_at(a, my_rs);
+          if (src_rank != rank_) MC2_RETURN_IF_ERROR(ch.Wait(src_rank, 0, seq));
+          const char* src = (src_rank == rank_ ? run_.x : ch.Half(src_rank, seq)) + static_cast<size_t>(row % m) * xb_;
+          MC2_RETURN_IF_ERROR(Matmul(src, len, nullptr, q_rows(rank_, b, row - b * block - b0)));
+          row += len;
+        }
+        MC2_RETURN_IF_ERROR(ch.Signal(segment(b, i), seq));
+      }
     }
-    MC2_RETURN_IF_ERROR(ch.Signal(1 + b, seq));
+    const int64_t c = i - 1;
+    if (c >= 0) {
+      const char* srcs[kernels::kMaxReduceSources];
+      for (int s = 0; s < rs; ++s) {
+        const int j = rank_at(my_ag, s);
+        if (j != rank_) MC2_RETURN_IF_ERROR(ch.Wait(j, segment(my_rs, c), seq));
+        srcs[s] = q_rows(j, my_rs, c * chunk);
+      }
+      MC2_RETURN_IF_ERROR(ReduceRows(srcs, rs, count(c), run_.out + static_cast<size_t>(b0 + c * chunk) * rb_, false));
+    }
   }
-  const char* srcs[kernels::kMaxReduceSources];
-  for (int s = 0; s < rs; ++s) {
-    const int j = rank_at(my_ag, s);
-    if (j != rank_) MC2_RETURN_IF_ERROR(ch.Wait(j, 1 + my_rs, seq));
-    srcs[s] = ch.Half(j, seq) + q_offset + static_cast<size_t>(my_rs * block) * rb_;
-  }
-  return ReduceRows(srcs, rs, block, run_.out, false);
+  return Status::Ok();
 }
 
 Status Runner::Run() {
@@ -309,8 +331,13 @@ Status Runner::Run() {
         MC2_RETURN_IF_ERROR(AllGatherPass(ch, a0, std::min(s_.pass_rows, s_.rows - a0)));
       }
       return Status::Ok();
-    case Type::kAllGatherLinearReduceScatter:
-      return AllGatherReduceScatter(ch);
+    case Type::kAllGatherLinearReduceScatter: {
+      const int64_t block = s_.rows * run_.attrs->ag_dim / run_.attrs->rs_dim;
+      for (int64_t b0 = 0; b0 < block; b0 += s_.pass_rows) {
+        MC2_RETURN_IF_ERROR(AllGatherReduceScatterPass(ch, b0, std::min(s_.pass_rows, block - b0)));
+      }
+      return Status::Ok();
+    }
     case Type::kPureLinear:
       return Local();
   }

@@ -158,15 +158,22 @@ Status LinearParallelOp::Plan(const LinearParallelTensors& t, const LpShapeInfo&
         matmul_rows = s.pass_rows;
         break;
       case Type::kAllGatherLinearReduceScatter: {
-        const size_t need = (static_cast<size_t>(s.rows) * xb + kAlign - 1) / kAlign * kAlign +
-                            static_cast<size_t>(s.rows * attrs_.ag_dim) * rb;
-        if (need > half || attrs_.rs_dim + 1 > SymmetricChannel::kDataSignals) {
-          return AtbError(atb::kInvalidParam, "input: ALL_GATHER_LINEAR_REDUCE_SCATTER needs ", need,
-                          " bytes of the symmetric buffer's half, which has ", half,
+        // Half: x (m rows, aligned), then rs blocks of pass_rows product rows each.
+        const int64_t block = s.rows * attrs_.ag_dim / attrs_.rs_dim;
+        const size_t x_bytes = (static_cast<size_t>(s.rows) * xb + kAlign - 1) / kAlign * kAlign;
+        const size_t per_row = static_cast<size_t>(attrs_.rs_dim) * rb;
+        const int64_t fit = half > x_bytes && per_row > 0 ? static_cast<int64_t>((half - x_bytes) / per_row) : 0;
+        const int64_t max_chunks = (SymmetricChannel::kDataSignals - 1) / attrs_.rs_dim;
+        if (fit < 1 || max_chunks < 1) {
+          return AtbError(atb::kInvalidParam, "input: ALL_GATHER_LINEAR_REDUCE_SCATTER needs ", x_bytes + per_row,
+                          " bytes of the symmetric buffer's half for one row, which has ", half,
                           " (raise HCCL_BUFFSIZE or split the call)");
         }
-        s.pass_rows = s.rows;
-        s.chunk_rows = s.rows;
+        s.pass_rows = std::max<int64_t>(1, std::min(block, fit));
+        s.chunk_rows = ChunkRows(s.pass_rows, options.chunk_rows > 0 ? options.chunk_rows
+                                                                     : (block <= kernels::kWqDecodeMaxM ? s.pass_rows : 0),
+                                 max_chunks);
+        matmul_rows = std::min(s.chunk_rows, s.rows);
         break;
       }
       case Type::kPureLinear:
