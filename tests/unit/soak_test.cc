@@ -51,27 +51,62 @@ void Announce(mc2::testing::ForkedRankReport& rep, const std::string& what) {
   std::snprintf(rep.message, 256, "died while running %s", what.c_str());
 }
 
-// The spec's accuracy rule for this operator (reference/accuracy.h), with the allowance the ARN
-// suites have used since the operator landed: an element outside the rule passes if it is within
-// 2 ulps of the golden (the kernel's fp32 products may round one ulp away from the golden's
-// float64 ones, and RMSNorm scales that), for at most 0.5 % of the elements. Kept here rather
-// than shared so the soak does not move with the suites' own judges.
-std::string JudgeArnOutput(const HostTensor& got, const HostTensor& want, double* max_abs) {
-  const reference::RuleSpec rule =
-      reference::DefaultRule(reference::AccuracyOp::kMatmulAllReduceAddRmsNorm, want.dtype());
-  const reference::AccuracyReport rep = reference::Check(rule, got, want);
-  *max_abs = std::max(*max_abs, rep.max_abs_error);
-  if (rep.pass) return "";
-  const int mantissa_bits = want.dtype() == DType::kBFloat16 ? 8 : 11;
-  int64_t outliers = 0;
-  for (int64_t i = 0; i < got.numel(); ++i) {
-    const double g = want.at(i), a = got.at(i), d = std::fabs(a - g);
-    if (d <= rule.atol + rule.rtol * std::fabs(g)) continue;
-    const double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(g), 1e-30)) - (mantissa_bits - 1));
-    if (d > 2 * ulp) return rep.ToString();
-    ++outliers;
+double Ulp(double v, DType dt) {
+  const int mantissa_bits = dt == DType::kBFloat16 ? 8 : 11;
+  double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(v), 1e-30)) - (mantissa_bits - 1));
+  if (dt == DType::kFloat16) ulp = std::max(ulp, std::ldexp(1.0, -24));  // subnormal spacing
+  return ulp;
+}
+
+// ARN's outputs against the golden. An element passes the spec's accuracy rule
+// (reference/accuracy.h), or else an explained bound:
+//   y: each rank's local product P_r is rounded to the activation dtype before the all-reduce, and
+//      the kernel's fp32 sum may round one ulp away from the golden's float64 one, so y may differ
+//      by one ulp of |P_r| per rank (P_r from the golden model of that rank alone with a zero
+//      residual) plus two ulps of y itself;
+//   normOut: within two ulps of RMSNorm (float64) applied to the operator's own y and gamma.
+// Kept here rather than shared so that the soak does not move with the suites' own judges.
+std::string JudgeArn(const reference::ArnCase& c, int rank, const HostTensor& y, const HostTensor& norm_out,
+                     const reference::ArnOutputs& want, double* max_abs) {
+  const DType dt = want.y.dtype();
+  const reference::RuleSpec rule = reference::DefaultRule(reference::AccuracyOp::kMatmulAllReduceAddRmsNorm, dt);
+  const reference::AccuracyReport ry = reference::Check(rule, y, want.y);
+  const reference::AccuracyReport rn = reference::Check(rule, norm_out, want.norm_out);
+  *max_abs = std::max({*max_abs, ry.max_abs_error, rn.max_abs_error});
+  if (ry.pass && rn.pass) return "";
+  std::vector<HostTensor> products;
+  for (const ArnInputs& in : c.ranks) {
+    ArnInputs alone = in;
+    HostTensor zero(in.residual.dtype, in.residual.dims);
+    alone.residual = zero.view();
+    auto out = reference::WeightQuantMatmulAllReduceAddRmsNorm({alone}, c.attrs, reference::Mode::kCann);
+    if (!out.ok()) return "golden product: " + out.status().ToString();
+    products.push_back(std::move((*out)[0].y));
   }
-  if (outliers * 200 > got.numel()) return StrCat(rep.ToString(), " (", outliers, " outliers over the 0.5 % budget)");
+  const int64_t n = y.dims()[y.dims().size() - 1];
+  const HostTensor gamma = HostTensor::FromView(c.ranks[static_cast<size_t>(rank)].gamma);
+  for (int64_t row = 0; row < y.numel() / n; ++row) {
+    double sum_sq = 0;
+    for (int64_t j = 0; j < n; ++j) sum_sq += y.at(row * n + j) * y.at(row * n + j);
+    const double inv_rms = 1.0 / std::sqrt(sum_sq / static_cast<double>(n) + c.attrs.epsilon);
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t e = row * n + j;
+      const double g = want.y.at(e), a = y.at(e), d = std::fabs(a - g);
+      if (d > rule.atol + rule.rtol * std::fabs(g)) {
+        double bound = 2 * Ulp(g, dt);
+        for (const HostTensor& p : products) bound += Ulp(p.at(e), dt);
+        if (d > bound) return StrCat("y element ", e, " is ", a, " but the golden's is ", g, " (beyond ", bound, ")");
+      }
+      const double gn = want.norm_out.at(e), an = norm_out.at(e);
+      if (std::fabs(an - gn) > rule.atol + rule.rtol * std::fabs(gn)) {
+        const double own = a * inv_rms * gamma.at(j);
+        if (std::fabs(an - own) > 2 * Ulp(own, dt)) {
+          return StrCat("normOut element ", e, " is ", an, " but RMSNorm of the operator's own y gives ", own,
+                        " (golden ", gn, ")");
+        }
+      }
+    }
+  }
   return "";
 }
 
@@ -110,12 +145,7 @@ std::string RunArn(std::mt19937_64& rng, comm::Communicator& world, mc2::testing
   ThreadPool pool(1);
   const testing::RankResult res = testing::RunArnRank(c, &world, &pool, {}, inplace, 1);
   if (!res.status.ok()) return res.status.ToString();
-  const auto& want = (*golden)[static_cast<size_t>(world.rank())];
-  for (const auto& [got, ref, name] : {std::tuple{&res.y, &want.y, "y"}, std::tuple{&res.norm_out, &want.norm_out, "normOut"}}) {
-    const std::string verdict = JudgeArnOutput(*got, *ref, max_abs);
-    if (!verdict.empty()) return StrCat(name, ": ", verdict);
-  }
-  return "";
+  return JudgeArn(c, world.rank(), res.y, res.norm_out, (*golden)[static_cast<size_t>(world.rank())], max_abs);
 }
 
 std::string RunLp(std::mt19937_64& rng, comm::Communicator& world, mc2::testing::ForkedRankReport& rep,
