@@ -27,8 +27,12 @@ StatusOr<std::unique_ptr<ThreadPool>> MakePool() {
   return std::make_unique<ThreadPool>(threads);
 }
 
-// Each rank's pool gets its share of the cores (ThreadPool::DefaultNumThreads reads it).
-void ShareCores(int nranks) { setenv("MC2_LOCAL_WORLD_SIZE", std::to_string(nranks).c_str(), 0); }
+// Each rank's pool gets its share of the cores (ThreadPool::DefaultNumThreads reads it), unless the
+// user set MC2_LOCAL_WORLD_SIZE before the first job of this command.
+void ShareCores(int nranks) {
+  static const bool user_set = std::getenv("MC2_LOCAL_WORLD_SIZE") != nullptr;
+  if (!user_set) setenv("MC2_LOCAL_WORLD_SIZE", std::to_string(nranks).c_str(), 1);
+}
 
 int RunThreads(int nranks, const RankFn& fn) {
   ShareCores(nranks);
