@@ -208,9 +208,12 @@ std::string ShapeOf(const json& m) {
   return s;
 }
 
-// 2 m k n flops of the local product, when the record says m, k and n.
+// 2 m k n flops of the local product, when the record says m, k and n and times a matmul (not a
+// collective alone).
 double OpGflops(const json& m, double us) {
   if (!m.contains("m") || !m.contains("k_per_rank") || !m.contains("n") || us <= 0) return -1;
+  const std::string variant = m.value("variant", "");
+  if (variant.find("allreduce") != std::string::npos || variant.find("collective") != std::string::npos) return -1;
   return 2.0 * m["m"].get<double>() * m["k_per_rank"].get<double>() * m["n"].get<double>() / (us * 1e3);
 }
 
@@ -280,8 +283,10 @@ void PrintTable(const std::vector<Record>& records) {
 Status Plot(const std::vector<Record>& records, const std::string& png, const fs::path& tmp) {
   std::vector<std::string> impls, groups;
   std::map<std::pair<std::string, std::string>, double> us;
+  std::set<std::string> cases;
+  for (const Record& r : records) cases.insert(r.case_name);
   for (const Record& r : records) {
-    const std::string g = r.case_name + " " + r.shape;
+    const std::string g = cases.size() == 1 ? r.shape : r.case_name + " " + r.shape;
     if (std::find(groups.begin(), groups.end(), g) == groups.end()) groups.push_back(g);
     if (std::find(impls.begin(), impls.end(), r.implementation) == impls.end()) impls.push_back(r.implementation);
     us[{g, r.implementation}] = r.median_us;
@@ -307,7 +312,8 @@ Status Plot(const std::vector<Record>& records, const std::string& png, const fs
     s << "set terminal pngcairo size " << std::max<size_t>(900, 60 * groups.size() * std::max<size_t>(1, impls.size() / 2))
       << ",600 noenhanced\n";
     s << "set output '" << png << "'\n";
-    s << "set title 'mc2 against its peers (median time per call, same run)'\n";
+    s << "set title '" << (cases.size() == 1 ? *cases.begin() + ": " : std::string())
+      << "mc2 against its peers (median time per call, same run)'\n";
     s << "set style data histograms\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n";
     s << "set logscale y\nset ylabel 'microseconds (log)'\nset xtics rotate by -30 font ',8'\n";
     s << "set key outside right top\nset datafile separator '\\t'\nset datafile missing 'NaN'\n";
