@@ -18,8 +18,11 @@ using Type = LinearParallelType;
 constexpr size_t kAlign = 64;
 enum WorkspaceKey : int { kScratch = 1, kBuffer = 2 };
 // Prefill chunks: at least this many rows (the kernels' per-call costs stay amortized), about
-// this many per pass (the last, unhidden reduction is a quarter of the total).
-constexpr int64_t kMinChunkRows = 64;
+// this many per pass (the last, unhidden reduction is a quarter of the total). 256, not 64: the
+// float and W8A16 kernels prepare every weight panel again on each call, and linear_parallel_bench
+// (2 ranks, fp16, k = 2048, n = 4096, m = 256) measured 4 chunks of 64 rows at 1.59x the matmul
+// alone (LINEAR_REDUCE_SCATTER: 1.70x) against 1.00x for one chunk (as ArnOp found, arn_schedule.cc).
+constexpr int64_t kMinChunkRows = 256;
 constexpr int64_t kTargetChunks = 4;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -149,7 +152,8 @@ Status LinearParallelOp::Plan(const LinearParallelTensors& t, const LpShapeInfo&
         s.chunk_rows = ChunkRows(s.pass_rows, options.chunk_rows > 0 ? options.chunk_rows
                                                                      : (s.rows <= kernels::kWqDecodeMaxM ? s.pass_rows : 0),
                                  max_chunks);
-        matmul_rows = s.chunk_rows;
+        // One chunk over whole blocks runs as one matmul call over every row (lp_fused.cc).
+        matmul_rows = s.chunk_rows == block ? s.rows : s.chunk_rows;
         break;
       }
       case Type::kAllGatherLinear:
