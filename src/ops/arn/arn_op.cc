@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/fault.h"
+#include "core/trace.h"
 #include "ops/arn/arn_fused.h"
 #include "ops/common/arg_digest.h"
 #include "ops/common/checks.h"
@@ -221,6 +222,7 @@ ArnRun ArnOp::MakeRun(const ArnTensors& t, void* workspace) {
 }
 
 Status ArnOp::Execute(const ArnTensors& t, void* workspace, size_t workspace_bytes) {
+  MC2_TRACE_SCOPE("WeightQuantMatmulAllReduceAddRmsNorm.execute", kOther);  // core/trace.h
   fault::At("arn.execute", ctx_.comm != nullptr ? ctx_.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
   if (empty_) return Status::Ok();
   MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/fault.h"
+#include "core/trace.h"
 #include "kernels/reduce.h"
 #include "kernels/wq_matmul.h"
 #include "ops/common/arg_digest.h"
@@ -226,6 +227,7 @@ Status LinearParallelOp::CheckCall(const LinearParallelTensors& t, void* workspa
 }
 
 Status LinearParallelOp::Execute(const LinearParallelTensors& t, void* workspace, size_t workspace_bytes) {
+  MC2_TRACE_SCOPE("LinearParallel.execute", kOther);  // core/trace.h
   fault::At("lp.execute", ctx_.comm != nullptr ? ctx_.comm->rank() : -1);  // MC2_FAULT (core/fault.h)
   if (empty_) return Status::Ok();
   MC2_RETURN_IF_ERROR(CheckCall(t, workspace, workspace_bytes));

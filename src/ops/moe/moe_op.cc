@@ -1,6 +1,7 @@
 #include "ops/moe/moe_op.h"
 
 #include "core/fault.h"
+#include "core/trace.h"
 #include "ops/common/arg_digest.h"
 #include "ops/common/checks.h"
 #include "ops/common/symmetric_channel.h"
@@ -168,6 +169,7 @@ Status MoeOp::CheckCall(const MoeTensors& t, size_t workspace_bytes, void* works
 }
 
 Status MoeOp::Execute(const MoeTensors& t, void* workspace, size_t workspace_bytes) {
+  MC2_TRACE_SCOPE("AlltoAllAllGatherBatchMatMul.execute", kOther);  // core/trace.h
   fault::At("moe.execute", ctx_.ep->rank() * ctx_.tp->world_size() + ctx_.tp->rank());  // MC2_FAULT (core/fault.h)
   MC2_RETURN_IF_ERROR(CheckCall(t, workspace_bytes, workspace));
   char* base = reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(workspace), kAlign));
