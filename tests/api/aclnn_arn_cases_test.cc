@@ -12,42 +12,18 @@
 
 #include <gtest/gtest.h>
 
+#include "csv_cases.h"
+
 #include "aclnnop/aclnn_weight_quant_matmul_all_reduce_add_rms_norm.h"
 #include "hccl/hccl.h"
 
 namespace {
 
-using Row = std::map<std::string, std::string>;
+using Row = mc2::api_test::CsvRow;
 
-std::vector<Row> LoadCases() {
-  std::ifstream in(std::string(MC2_API_TEST_DIR) + "/arn_cases.csv");
-  std::vector<std::string> header;
-  std::vector<Row> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    if (header.empty()) {
-      header = cells;
-      continue;
-    }
-    Row row;
-    for (size_t i = 0; i < header.size() && i < cells.size(); ++i) row[header[i]] = cells[i];
-    rows.push_back(row);
-  }
-  return rows;
-}
+std::vector<Row> LoadCases() { return mc2::api_test::LoadCsvCases("arn_cases.csv"); }
 
-std::vector<int64_t> Shape(const std::string& s) {
-  std::vector<int64_t> dims;
-  std::stringstream ss(s);
-  std::string d;
-  while (std::getline(ss, d, 'x')) dims.push_back(std::stoll(d));
-  return dims;
-}
+std::vector<int64_t> Shape(const std::string& s) { return mc2::api_test::ParseShape(s); }
 
 aclDataType DType(const std::string& s) {
   static const std::map<std::string, aclDataType> m = {

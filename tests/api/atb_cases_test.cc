@@ -16,13 +16,15 @@
 
 #include <gtest/gtest.h>
 
+#include "csv_cases.h"
+
 #include "acl/acl.h"
 #include "atb/atb_infer.h"
 #include "hccl/hccl.h"
 
 namespace {
 
-using Row = std::map<std::string, std::string>;
+using Row = mc2::api_test::CsvRow;
 using Param = atb::infer::LinearParallelParam;
 
 std::vector<std::string> Split(const std::string& s, char sep) {
@@ -35,27 +37,7 @@ std::vector<std::string> Split(const std::string& s, char sep) {
   return out;
 }
 
-std::vector<Row> LoadCases() {
-  std::ifstream in(std::string(MC2_API_TEST_DIR) + "/atb_cases.csv");
-  std::vector<std::string> header;
-  std::vector<Row> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    if (header.empty()) {
-      header = cells;
-      continue;
-    }
-    Row row;
-    for (size_t i = 0; i < header.size(); ++i) row[header[i]] = i < cells.size() ? cells[i] : "";
-    rows.push_back(row);
-  }
-  return rows;
-}
+std::vector<Row> LoadCases() { return mc2::api_test::LoadCsvCases("atb_cases.csv"); }
 
 atb::Status Code(const std::string& name) {
   static const std::map<std::string, atb::Status> m = {
