@@ -221,13 +221,16 @@ Status RunOps(const BenchOptions& o, const fs::path& tmp, std::vector<Record>* o
   struct Binary {
     const char* name;
     const char* label;
-    std::vector<std::string> quick_args;  // empty: skipped by --quick
+    std::vector<std::string> quick_args;
   };
-  const Binary binaries[] = {{"arn_bench", "WeightQuantMatmulAllReduceAddRmsNorm", {"--m", "1"}},
-                             {"linear_parallel_bench", "LinearParallel", {}},
-                             {"moe_bench", "AlltoAllAllGatherBatchMatMul", {}}};
+  // --quick: one small shape per operator, one weight copy, a few samples (seconds in all; the
+  // full suite rotates several weight copies of the Llama-2 shapes and takes many minutes).
+  const Binary binaries[] = {
+      {"arn_bench", "WeightQuantMatmulAllReduceAddRmsNorm",
+       {"--m", "1", "--k", "256", "--n", "512", "--copies", "1", "--iters", "5"}},
+      {"linear_parallel_bench", "LinearParallel", {"--m", "16", "--k", "256", "--n", "512", "--copies", "1", "--iters", "5"}},
+      {"moe_bench", "AlltoAllAllGatherBatchMatMul", {"--c", "8", "--m", "64", "--iters", "3", "--warmup", "1"}}};
   for (const Binary& b : binaries) {
-    if (o.quick && b.quick_args.empty()) continue;
     MC2_ASSIGN_OR_RETURN(fs::path bin, FindBench("ops", b.name));
     const fs::path result = tmp / (std::string(b.name) + ".json");
     std::vector<std::string> argv = {bin.string(), "--out", result.string()};

@@ -13,7 +13,8 @@
 //   chain_mc2      ArnOp forced to kChained in one chunk: matmul, Communicator::AllReduce, AddRmsNorm
 //   chain_openmpi  matmul with fp32 output, MPI_Allreduce (fp32 sum: MPI has no fp16 sum), AddRmsNorm;
 //                  only when run under mpirun
-// --chunk R forces the fused variant's chunk rows; --iters N the samples per variant.
+// --chunk R forces the fused variant's chunk rows; --iters N the samples per variant; --copies N caps
+// the decode weight copies (`mc2 bench ops --quick`: one small shape, one copy, planned once).
 //
 // Ranks: without mpirun, 2 ranks as threads of this process; under `mpirun -np 2 arn_bench`,
 // processes (mc2's MPI transport, shared memory between the ranks). Each rank has a pool of one
@@ -54,6 +55,7 @@ constexpr int kWorld = 2;
 struct Flags {
   int64_t chunk = 0;  // fused chunk rows (0: the operator's choice)
   int iters = 0;      // samples per variant (0: by m)
+  int copies = 0;     // weight copies of decode shapes (0: enough for 64 MiB, at most 4)
 };
 Flags g_flags;
 
@@ -100,9 +102,10 @@ class RankBench {
     const int64_t m = shape_.m;
     const int64_t k = shape_.k, n = shape_.n;
     const int64_t weight_bytes = shape_.weight == DType::kInt4 ? k * n / 2 : k * n;
-    const int copies = m <= kernels::kWqDecodeMaxM
+    int copies = m <= kernels::kWqDecodeMaxM
                            ? static_cast<int>(std::clamp<int64_t>(((int64_t{64} << 20) + weight_bytes - 1) / weight_bytes, 1, 4))
                            : 1;
+    if (g_flags.copies > 0) copies = std::min(copies, g_flags.copies);
     const int iters = g_flags.iters > 0 ? g_flags.iters : (m <= 16 ? 40 : (m <= 256 ? 10 : 4));
     for (int i = 0; i < copies; ++i) {
       reference::ArnShape s;
@@ -311,9 +314,10 @@ int main(int argc, char** argv) {
     else if (a == "--n" && has) n = std::atoll(argv[++i]);
     else if (a == "--chunk" && has) bench::g_flags.chunk = std::atoll(argv[++i]);
     else if (a == "--iters" && has) bench::g_flags.iters = std::atoi(argv[++i]);
+    else if (a == "--copies" && has) bench::g_flags.copies = std::atoi(argv[++i]);
     else if (a == "--no-int4") int4 = false;
     else {
-      std::fprintf(stderr, "usage: arn_bench [--m M] [--k K --n N] [--chunk ROWS] [--iters N] [--no-int4] [--out FILE]\n");
+      std::fprintf(stderr, "usage: arn_bench [--m M] [--k K --n N] [--chunk ROWS] [--iters N] [--copies N] [--no-int4] [--out FILE]\n");
       return 2;
     }
   }

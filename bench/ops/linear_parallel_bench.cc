@@ -12,7 +12,8 @@
 // Ranks: 2 threads of this process, each with a pool of one thread (2 cores, 2 ranks). A sample is
 // one call between two barriers, timed as the slowest rank. Decode rotates over 2 weight copies
 // (32 MiB per rank) so the weights stream from DRAM as in a model. Table to stderr, JSON records
-// to stdout (or --out FILE).
+// to stdout (or --out FILE). --m M: LINEAR_ALL_REDUCE at m = M only; --k K --n N another shape;
+// --iters N samples per variant; --copies N weight copies.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -36,7 +37,9 @@ namespace {
 using nlohmann::json;
 using Type = LinearParallelType;
 constexpr int kWorld = 2;
-constexpr int64_t kK = 2048, kN = 4096;
+// Shape and sampling, settable for `mc2 bench ops --quick` (--k, --n, --iters, --copies; 0: by m).
+int64_t g_k = 2048, g_n = 4096;
+int g_iters = 0, g_copies = 0;
 
 double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -74,14 +77,14 @@ class RankBench {
 
   json Run() {
     const int64_t m = shape_.m;
-    copies_ = m <= 16 ? 2 : 1;
-    const int iters = m <= 16 ? 30 : (m <= 256 ? 8 : 3);
+    copies_ = g_copies > 0 ? g_copies : (m <= 16 ? 2 : 1);
+    const int iters = g_iters > 0 ? g_iters : (m <= 16 ? 30 : (m <= 256 ? 8 : 3));
     for (int i = 0; i < copies_; ++i) {
       reference::LinearParallelShape s;
       s.world_size = kWorld;
       s.m = m;
-      s.k = kK;
-      s.n = kN;
+      s.k = g_k;
+      s.n = g_n;
       s.attrs.type = shape_.type;
       s.attrs.has_residual = true;
       s.seed = 21 + static_cast<uint64_t>(i);
@@ -90,8 +93,8 @@ class RankBench {
     const int64_t out_rows = shape_.type == Type::kLinearReduceScatter ? m / kWorld
                              : shape_.type == Type::kAllGatherLinear  ? m * kWorld
                                                                       : m;
-    out_ = HostTensor(DType::kFloat16, {out_rows, kN});
-    pure_out_ = HostTensor(DType::kFloat16, {m, kN});
+    out_ = HostTensor(DType::kFloat16, {out_rows, g_n});
+    pure_out_ = HostTensor(DType::kFloat16, {m, g_n});
     json out = json::array();
     tag_ = StrCat(ops::LinearParallelTypeName(shape_.type), " m=", m);
     const Timing mm = TimeOp(Type::kPureLinear, {}, iters, &out, "matmul", nullptr);
@@ -137,8 +140,8 @@ class RankBench {
     r["ranks"] = c_.world_size();
     r["type"] = ops::LinearParallelTypeName(shape_.type);
     r["m"] = shape_.m;
-    r["k_per_rank"] = kK;
-    r["n"] = kN;
+    r["k_per_rank"] = g_k;
+    r["n"] = g_n;
     r["dtype"] = "float16";
     r["variant"] = name;
     r["algorithm"] = ops::LpAlgorithmName(op_list[0]->schedule().algorithm);
@@ -185,6 +188,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
     if (std::strcmp(argv[i], "--m") == 0 && i + 1 < argc) ms = {std::atoll(argv[++i])};
+    if (std::strcmp(argv[i], "--k") == 0 && i + 1 < argc) bench::g_k = std::atoll(argv[++i]);
+    if (std::strcmp(argv[i], "--n") == 0 && i + 1 < argc) bench::g_n = std::atoll(argv[++i]);
+    if (std::strcmp(argv[i], "--iters") == 0 && i + 1 < argc) bench::g_iters = std::atoi(argv[++i]);
+    if (std::strcmp(argv[i], "--copies") == 0 && i + 1 < argc) bench::g_copies = std::atoi(argv[++i]);
   }
   std::vector<bench::Shape> shapes;
   for (int64_t m : ms) shapes.push_back({LinearParallelType::kLinearAllReduce, m});
