@@ -13,8 +13,10 @@
 //
 // Every operator is timed twice on the same data: fused (the plan's own algorithm) and the
 // unfused chain (the same operator forced to its chained algorithm: mc2's matmul, then the mc2
-// collective, then the epilogue as a separate pass). A sample is one call between two barriers;
-// its time is the slowest rank's; the table shows the median. Afterwards every rank's outputs of
+// collective, then the epilogue as a separate pass). After two warm-up calls of each, the two are
+// sampled alternately (fused / chained, then chained / fused, ...), so both see the same machine.
+// A sample is one call between two barriers; its time is the slowest rank's; the table shows the
+// median of each. Afterwards every rank's outputs of
 // both runs are gathered on rank 0 and judged against the golden model with the spec's Huawei
 // rule for the operator (section 5); a row fails if any output of either run fails.
 //
@@ -26,10 +28,13 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli.h"
+#include "core/dtype.h"
 #include "core/trace.h"
 #include "rank_op.h"
 #include "ranks.h"
@@ -48,6 +53,7 @@ struct DemoOptions {
   std::string preset = "tiny";
   int iters = 0;     // 0: the preset's
   std::string job;   // internal: "decoder" or "moe" in re-executed ranks
+  std::string corrupt;  // test hook (hidden --corrupt-output): rows whose operator contains it get a wrong output
 };
 
 struct Preset {
@@ -75,19 +81,34 @@ struct Row {
 
 double NowUs() { return static_cast<double>(trace::NowNs()) / 1e3; }
 
-// Median and min of per-sample times, each sample the slowest rank's.
-StatusOr<std::pair<double, double>> TimeCalls(comm::Communicator& c, RankOp& op, int iters) {
-  MC2_RETURN_IF_ERROR(op.Execute());  // warm-up
-  std::vector<float> samples;
+// Times the fused and the chained operator on the same data, alternately, so that both see the
+// same machine (load, caches, clock): two warm-up calls of each (an operator alternating between
+// the halves of its symmetric buffers touches both), then `iters` rounds of one sample of each,
+// which goes first alternating between rounds. A sample is one call between two barriers, its
+// time the slowest rank's. Returns the median of each (fused, chained), in microseconds.
+StatusOr<std::pair<double, double>> TimeAlternately(comm::Communicator& c, RankOp& fused, RankOp& chain, int iters) {
+  for (int i = 0; i < 2; ++i) {
+    MC2_RETURN_IF_ERROR(fused.Execute());
+    MC2_RETURN_IF_ERROR(chain.Execute());
+  }
+  // samples[0 .. iters) fused, samples[iters .. 2 iters) chained
+  std::vector<float> samples(static_cast<size_t>(2 * iters));
   for (int i = 0; i < iters; ++i) {
-    MC2_RETURN_IF_ERROR(c.Barrier());
-    const double t0 = NowUs();
-    MC2_RETURN_IF_ERROR(op.Execute());
-    samples.push_back(static_cast<float>(NowUs() - t0));
+    for (int j = 0; j < 2; ++j) {
+      const bool run_fused = (i + j) % 2 == 0;
+      MC2_RETURN_IF_ERROR(c.Barrier());
+      const double t0 = NowUs();
+      MC2_RETURN_IF_ERROR(run_fused ? fused.Execute() : chain.Execute());
+      samples[static_cast<size_t>(run_fused ? i : iters + i)] = static_cast<float>(NowUs() - t0);
+    }
   }
   MC2_RETURN_IF_ERROR(c.AllReduce(samples.data(), samples.data(), samples.size(), DType::kFloat32, comm::ReduceOp::kMax));
-  std::sort(samples.begin(), samples.end());
-  return std::make_pair(static_cast<double>(samples[samples.size() / 2]), static_cast<double>(samples.front()));
+  auto median = [](std::vector<float>::iterator first, std::vector<float>::iterator last) {
+    std::sort(first, last);
+    return static_cast<double>(first[(last - first) / 2]);
+  };
+  const double f = median(samples.begin(), samples.begin() + iters);
+  return std::make_pair(f, median(samples.begin() + iters, samples.end()));
 }
 
 // Every rank's outputs of `op`, on rank 0 ([rank][output]); empty elsewhere.
@@ -130,6 +151,18 @@ void Judge(reference::AccuracyOp kind, const std::vector<std::vector<HostTensor>
   }
 }
 
+// The test hook behind --corrupt-output (docs/cli.md): makes the last rank's first fused output
+// wrong in one element (the top exponent bit of element 0 flipped, on rank 0's gathered copy, so
+// the value changes by a factor of 2^16 or more in fp16, bf16 and fp32 alike) before the judge.
+// It exists so that a test can see the table say FAIL and the exit code be 1.
+void CorruptOneElement(std::vector<std::vector<HostTensor>>& got) {
+  if (got.empty() || got.back().empty()) return;
+  HostTensor& t = got.back().front();
+  const int bits = DTypeBits(t.dtype());
+  if (t.bytes() == 0 || bits < 16 || !IsFloating(t.dtype())) return;
+  static_cast<uint8_t*>(t.data())[static_cast<size_t>(bits / 8) - 1] ^= 0x40;  // little endian: the sign/exponent byte
+}
+
 // The progress line on rank 0 when stdout is a terminal.
 class Progress {
  public:
@@ -161,9 +194,27 @@ struct Case {
   reference::AccuracyOp kind;
   std::function<StatusOr<std::unique_ptr<RankOp>>(bool fused)> make;
   std::function<StatusOr<std::vector<std::vector<HostTensor>>>()> golden;
+  std::function<void()> release;  // frees the row's inputs once the row is done
 };
 
-Row RunCase(comm::Communicator& c, const Case& k, int iters, Progress& progress) {
+// A row's inputs of every rank (the golden model needs them all on rank 0), generated when the row
+// starts and freed when it ends, so that a preset needs the memory of its largest row, not of all.
+template <typename T>
+class Lazy {
+ public:
+  explicit Lazy(std::function<T()> make) : make_(std::move(make)) {}
+  T& get() {
+    if (!value_) value_ = std::make_unique<T>(make_());
+    return *value_;
+  }
+  void reset() { value_.reset(); }
+
+ private:
+  std::function<T()> make_;
+  std::unique_ptr<T> value_;
+};
+
+Row RunCase(comm::Communicator& c, const Case& k, int iters, const std::string& corrupt, Progress& progress) {
   Row row;
   row.op = k.op;
   row.shape = k.shape;
@@ -177,19 +228,17 @@ Row RunCase(comm::Communicator& c, const Case& k, int iters, Progress& progress)
   auto chain = k.make(false);
   if (!chain.ok()) return fail(chain.status());
   row.algorithm = (*fused)->algorithm();
-  progress.Step(k.op + ": fused");
-  auto tf = TimeCalls(c, **fused, iters);
-  if (!tf.ok()) return fail(tf.status());
-  progress.Step(k.op + ": unfused chain");
-  auto tc = TimeCalls(c, **chain, iters);
-  if (!tc.ok()) return fail(tc.status());
-  row.fused_us = tf->first;
-  row.chain_us = tc->first;
+  progress.Step(k.op + ": fused and unfused, alternately");
+  auto t = TimeAlternately(c, **fused, **chain, iters);
+  if (!t.ok()) return fail(t.status());
+  row.fused_us = t->first;
+  row.chain_us = t->second;
   auto got_fused = GatherOutputs(c, **fused);
   if (!got_fused.ok()) return fail(got_fused.status());
   auto got_chain = GatherOutputs(c, **chain);
   if (!got_chain.ok()) return fail(got_chain.status());
   if (c.rank() != 0) return row;
+  if (!corrupt.empty() && k.op.find(corrupt) != std::string::npos) CorruptOneElement(*got_fused);
   progress.Step(k.op + ": golden model");
   auto want = k.golden();
   if (!want.ok()) return fail(want.status());
@@ -232,8 +281,7 @@ bool PrintRows(const std::vector<Row>& rows) {
 
 // ---- the two layers ----
 
-std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPool& pool,
-                               std::vector<std::shared_ptr<void>>& keep) {
+std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPool& pool) {
   const int n = c.world_size();
   const int rank = c.rank();
   const ops::OpContext ctx{&c, &pool};
@@ -253,8 +301,7 @@ std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPoo
     s.offset = false;
     s.bias = false;
     s.seed = 101;
-    auto cs = std::make_shared<reference::ArnCase>(reference::MakeArnCase(s));
-    keep.push_back(cs);
+    auto cs = std::make_shared<Lazy<reference::ArnCase>>([s] { return reference::MakeArnCase(s); });
     cases.push_back(
         {"WeightQuantMatmulAllReduceAddRmsNorm int4 g128",
          StrCat("(", s.s, ",", s.k, ")x(", s.k, ",", s.n, ")"),
@@ -262,11 +309,11 @@ std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPoo
          [cs, ctx, rank](bool fused) {
            ops::ArnOptions o;
            if (!fused) o.algorithm = ops::ArnAlgorithm::kChained;
-           return MakeArnRankOp(cs->ranks[static_cast<size_t>(rank)], cs->attrs, ctx, o);
+           return MakeArnRankOp(cs->get().ranks[static_cast<size_t>(rank)], cs->get().attrs, ctx, o);
          },
          [cs]() -> StatusOr<std::vector<std::vector<HostTensor>>> {
-           MC2_ASSIGN_OR_RETURN(auto outs, reference::WeightQuantMatmulAllReduceAddRmsNorm(cs->ranks, cs->attrs,
-                                                                                             reference::Mode::kCann));
+           MC2_ASSIGN_OR_RETURN(auto outs, reference::WeightQuantMatmulAllReduceAddRmsNorm(
+                                               cs->get().ranks, cs->get().attrs, reference::Mode::kCann));
            std::vector<std::vector<HostTensor>> all;
            for (auto& o : outs) {
              all.emplace_back();
@@ -274,7 +321,8 @@ std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPoo
              all.back().push_back(std::move(o.norm_out));
            }
            return all;
-         }});
+         },
+         [cs] { cs->reset(); }});
   }
   auto lp_case = [&](const char* label, LinearParallelType type, bool w8a8, int64_t m, int64_t k, int64_t nn,
                      uint64_t seed) {
@@ -294,16 +342,16 @@ std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPoo
       s.attrs.quant_type = QuantType::kPerChannel;
       s.attrs.out_dtype = DType::kFloat16;
     }
-    auto cs = std::make_shared<reference::LinearParallelCase>(reference::MakeLinearParallelCase(s));
-    keep.push_back(cs);
+    auto cs = std::make_shared<Lazy<reference::LinearParallelCase>>(
+        [s] { return reference::MakeLinearParallelCase(s); });
     cases.push_back({label, StrCat("(", m, ",", k, ")x(", k, ",", nn, ")"), reference::AccuracyOp::kLinearParallel,
                      [cs, ctx, rank](bool fused) {
                        ops::LpOptions o;
                        if (!fused) o.algorithm = ops::LpAlgorithm::kChained;
-                       return MakeLpRankOp(cs->ranks[static_cast<size_t>(rank)], cs->attrs, ctx, o);
+                       return MakeLpRankOp(cs->get().ranks[static_cast<size_t>(rank)], cs->get().attrs, ctx, o);
                      },
                      [cs]() -> StatusOr<std::vector<std::vector<HostTensor>>> {
-                       MC2_ASSIGN_OR_RETURN(auto outs, reference::LinearParallel(cs->ranks, cs->attrs,
+                       MC2_ASSIGN_OR_RETURN(auto outs, reference::LinearParallel(cs->get().ranks, cs->get().attrs,
                                                                                  reference::Mode::kCann));
                        std::vector<std::vector<HostTensor>> all;
                        for (auto& o : outs) {
@@ -311,7 +359,8 @@ std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPoo
                          all.back().push_back(std::move(o.output));
                        }
                        return all;
-                     }});
+                     },
+                     [cs] { cs->reset(); }});
   };
   lp_case("LinearParallel ALL_GATHER_LINEAR fp16", LinearParallelType::kAllGatherLinear, false, p.tokens / n,
           p.hidden, p.mlp / n, 102);
@@ -322,8 +371,7 @@ std::vector<Case> DecoderCases(const Preset& p, comm::Communicator& c, ThreadPoo
   return cases;
 }
 
-Case MoeCase(const Preset& p, int64_t ep, int64_t tp, comm::Communicator& c, ThreadPool& pool,
-             std::vector<std::shared_ptr<void>>& keep) {
+Case MoeCase(const Preset& p, int64_t ep, int64_t tp, comm::Communicator& c, ThreadPool& pool) {
   const int rank = c.rank();
   comm::Communicator* world = &c;
   ThreadPool* pool_ptr = &pool;
@@ -339,18 +387,17 @@ Case MoeCase(const Preset& p, int64_t ep, int64_t tp, comm::Communicator& c, Thr
   s.want_y2 = false;
   s.want_y3 = false;
   s.seed = 105;
-  auto cs = std::make_shared<reference::MoeCase>(reference::MakeMoeCase(s));
-  keep.push_back(cs);
+  auto cs = std::make_shared<Lazy<reference::MoeCase>>([s] { return reference::MakeMoeCase(s); });
   return {StrCat("AlltoAllAllGatherBatchMatMul ", ep, "x", tp, " SiLU"),
           StrCat("E", s.e / ep, " (", s.c * ep, ",", s.h, ")x(", s.h, ",", s.m / tp, ")"),
           reference::AccuracyOp::kAlltoAllAllGatherBatchMatMul,
           [cs, world, pool_ptr, rank](bool fused) {
             ops::MoeOptions o;
             o.algorithm = fused ? ops::MoeAlgorithm::kAuto : ops::MoeAlgorithm::kChained;
-            return MakeMoeRankOp(cs->ranks[static_cast<size_t>(rank)], cs->attrs, *world, pool_ptr, o);
+            return MakeMoeRankOp(cs->get().ranks[static_cast<size_t>(rank)], cs->get().attrs, *world, pool_ptr, o);
           },
           [cs]() -> StatusOr<std::vector<std::vector<HostTensor>>> {
-            MC2_ASSIGN_OR_RETURN(auto outs, reference::AlltoAllAllGatherBatchMatMul(cs->ranks, cs->attrs,
+            MC2_ASSIGN_OR_RETURN(auto outs, reference::AlltoAllAllGatherBatchMatMul(cs->get().ranks, cs->get().attrs,
                                                                                    reference::Mode::kCann));
             std::vector<std::vector<HostTensor>> all;
             for (auto& o : outs) {
@@ -358,7 +405,8 @@ Case MoeCase(const Preset& p, int64_t ep, int64_t tp, comm::Communicator& c, Thr
               all.back().push_back(std::move(o.y1));
             }
             return all;
-          }};
+          },
+          [cs] { cs->reset(); }};
 }
 
 // One rank of a job: `decoder` and/or `moe` parts. Rank 0 prints the rows; its exit code says
@@ -366,13 +414,15 @@ Case MoeCase(const Preset& p, int64_t ep, int64_t tp, comm::Communicator& c, Thr
 int DemoRank(comm::Communicator& c, ThreadPool& pool, const DemoOptions& o, bool decoder, bool moe) {
   const Preset p = GetPreset(o.preset);
   const int iters = o.iters > 0 ? o.iters : p.iters;
-  std::vector<std::shared_ptr<void>> keep;
   std::vector<Case> cases;
-  if (decoder) cases = DecoderCases(p, c, pool, keep);
-  if (moe) cases.push_back(MoeCase(p, c.world_size() / 2, 2, c, pool, keep));
-  Progress progress(c.rank() == 0, static_cast<int>(cases.size()) * 3);
+  if (decoder) cases = DecoderCases(p, c, pool);
+  if (moe) cases.push_back(MoeCase(p, c.world_size() / 2, 2, c, pool));
+  Progress progress(c.rank() == 0, static_cast<int>(cases.size()) * 2);
   std::vector<Row> rows;
-  for (const Case& k : cases) rows.push_back(RunCase(c, k, iters, progress));
+  for (const Case& k : cases) {
+    rows.push_back(RunCase(c, k, iters, o.corrupt, progress));  // its operators are destroyed here
+    k.release();
+  }
   if (c.rank() != 0) return 0;
   progress.Clear();
   return PrintRows(rows) ? 0 : 1;
@@ -439,6 +489,10 @@ CLI::App* AddDemo(CLI::App& app, int* exit_code) {
   cmd->add_option("--iters", o.iters, "timed calls per operator (default: the preset's)")->check(CLI::Range(1, 1000));
   cmd->add_option("--job", o.job, "internal: the part a re-executed rank runs")
       ->check(CLI::IsMember({"decoder", "moe"}))
+      ->group("");
+  cmd->add_option("--corrupt-output", o.corrupt,
+                  "test hook: make one element of the last rank's fused output of the rows whose operator "
+                  "contains this text wrong before the check (docs/cli.md)")
       ->group("");
   cmd->callback([exit_code] { *exit_code = RunDemo(o); });
   return cmd;
