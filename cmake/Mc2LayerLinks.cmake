@@ -1,0 +1,25 @@
+# Writes the link lines of the layer libraries and the CLI to ${PROJECT_BINARY_DIR}/layer_links.txt
+# once every target is defined ("<target>: <dep>;<dep>..."), for tests/e2e/check_layers.py, which
+# checks them (and every #include between layers) against docs/design.md's dependency table.
+function(mc2_write_layer_links)
+  set(out "")
+  foreach(t mc2_core mc2_reference mc2_kernels mc2_comm mc2_ops mc2_api mc2)
+    if(NOT TARGET ${t})
+      continue()
+    endif()
+    get_target_property(direct ${t} LINK_LIBRARIES)
+    get_target_property(iface ${t} INTERFACE_LINK_LIBRARIES)
+    set(deps "")
+    foreach(d IN LISTS direct iface)
+      # $<LINK_ONLY:x> and friends name x; keep the plain target names.
+      string(REGEX REPLACE "^\\$<[A-Z_]+:(.*)>$" "\\1" d "${d}")
+      if(d AND NOT d MATCHES "-NOTFOUND$")
+        list(APPEND deps "${d}")
+      endif()
+    endforeach()
+    list(REMOVE_DUPLICATES deps)
+    string(APPEND out "${t}: ${deps}\n")
+  endforeach()
+  file(WRITE ${PROJECT_BINARY_DIR}/layer_links.txt "${out}")
+endfunction()
+cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL mc2_write_layer_links)
