@@ -36,6 +36,7 @@
 #include "comm/mpi_transport.h"
 #include "comm/thread_transport.h"
 #include "core/thread_pool.h"
+#include "core/trace.h"
 #include "kernels/rms_norm.h"
 #include "kernels/wq_matmul.h"
 #include "ops/arn/arn_op.h"
@@ -299,6 +300,9 @@ json RunRank(comm::Communicator& c, bool with_mpi, const std::vector<Shape>& sha
 
 int main(int argc, char** argv) {
   using namespace mc2;
+  // MC2_BENCH_TRACE=PATH: record the trace spans (core/trace.h) of the whole run.
+  const char* trace_path = std::getenv("MC2_BENCH_TRACE");
+  if (trace_path != nullptr) trace::Enable();
   std::string out_path;
   std::vector<int64_t> ms = {1, 16, 256, 2048};
   // (k per rank, n): Llama-2-7B o_proj, down_proj; Llama-2-70B o_proj, down_proj, all TP = 2.
@@ -340,6 +344,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     rank = (*c)->rank();
+    trace::SetProcessRank(rank);
     records = bench::RunRank(**c, true, shapes);
 #else
     std::fprintf(stderr, "built without MPI\n");
@@ -351,10 +356,17 @@ int main(int argc, char** argv) {
     std::vector<nlohmann::json> per_rank(bench::kWorld);
     std::vector<std::thread> threads;
     for (int r = 0; r < bench::kWorld; ++r) {
-      threads.emplace_back([&, r] { per_rank[static_cast<size_t>(r)] = bench::RunRank(*(*comms)[static_cast<size_t>(r)], false, shapes); });
+      threads.emplace_back([&, r] {
+        trace::RankScope trace_rank(r);
+        per_rank[static_cast<size_t>(r)] = bench::RunRank(*(*comms)[static_cast<size_t>(r)], false, shapes); });
     }
     for (auto& t : threads) t.join();
     records = per_rank[0];
+  }
+  if (trace_path != nullptr) {  // one file per process: <path>.<rank>.json
+    trace::Disable();
+    const Status ts = trace::WriteChromeJson(StrCat(trace_path, ".", rank, ".json"), trace::TakeEvents());
+    if (!ts.ok()) std::fprintf(stderr, "%s\n", ts.ToString().c_str());
   }
   if (rank != 0) return 0;
   const std::string text = records.dump(1);

@@ -7,7 +7,14 @@
 //   matmul        PURE_LINEAR with the same plan: the local product alone (+ the residual add)
 //   fused         LinearParallelOp, default schedule
 //   fused_1chunk  one chunk per pass (no matmul / reduce overlap), prefill all-reduce only
-//   chain_mc2     forced kChained: matmul, Communicator collective, residual add
+//   chain_mc2     forced kChained: matmul, Communicator collective, residual add (between
+//                 machines: in chunks on the progress thread, lp_fused.h)
+//   comm          the communication alone: Communicator::AllReduce / ReduceScatter of the
+//                 product, AllGather of the input (records: fused vs max and sum of matmul, comm)
+//
+// --type ar|rs|ag, --m, --k, --n, --iters choose one shape; --chunk R the chained chunk rows.
+// Under mpirun (-np 2) the ranks are processes with mc2's MPI transport (with
+// MC2_MPI_FORCE_INTERNODE=1 as two machines: scripts/netns-bench --op lp).
 //
 // Ranks: 2 threads of this process, each with a pool of one thread (2 cores, 2 ranks). A sample is
 // one call between two barriers, timed as the slowest rank. Decode rotates over 2 weight copies
@@ -26,10 +33,16 @@
 #include <thread>
 #include <vector>
 
+#include "comm/mpi_transport.h"
 #include "comm/thread_transport.h"
 #include "core/thread_pool.h"
+#include "core/trace.h"
 #include "ops/linear_parallel/lp_op.h"
 #include "reference/cases.h"
+
+#ifdef MC2_BENCH_HAVE_MPI
+#include <mpi.h>
+#endif
 
 namespace mc2::bench {
 namespace {
@@ -40,6 +53,7 @@ constexpr int kWorld = 2;
 // Shape and sampling, settable for `mc2 bench ops --quick` (--k, --n, --iters, --copies; 0: by m).
 int64_t g_k = 2048, g_n = 4096;
 int g_iters = 0, g_copies = 0;
+int64_t g_chunk = 0;  // --chunk: chain_mc2's chunk rows (0: the plan's choice)
 
 double Now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -102,8 +116,21 @@ class RankBench {
     if (shape_.type == Type::kLinearAllReduce && m > 16) {
       TimeOp(shape_.type, ops::LpOptions{ops::LpAlgorithm::kAuto, m}, iters, &out, "fused_1chunk", &mm);
     }
-    const Timing chain = TimeOp(shape_.type, ops::LpOptions{ops::LpAlgorithm::kChained, 0}, iters, &out, "chain_mc2", &mm);
+    const Timing chain =
+        TimeOp(shape_.type, ops::LpOptions{ops::LpAlgorithm::kChained, g_chunk}, iters, &out, "chain_mc2", &mm);
     out.back()["fused_vs_this"] = fused.median_us / chain.median_us;
+    if (m > 16) {  // the chain in one piece: no overlap at all
+      const int64_t cut = shape_.type == Type::kLinearReduceScatter ? m / kWorld : m;
+      TimeOp(shape_.type, ops::LpOptions{ops::LpAlgorithm::kChained, cut}, iters, &out, "chain_1chunk", &mm);
+    }
+    const Timing comm = TimeComm(iters, &out, &mm);
+    for (const auto& [name, t] : {std::pair{"fused", fused}, std::pair{"chain_mc2", chain}}) {
+      for (auto& r : out) {
+        if (r["variant"] != name) continue;
+        r["vs_max_matmul_comm"] = t.median_us / std::max(mm.median_us, comm.median_us);
+        r["vs_sum_matmul_comm"] = t.median_us / (mm.median_us + comm.median_us);
+      }
+    }
     if (c_.rank() == 0) std::fprintf(stderr, "%-28s fused / chain_mc2 = %.3f\n", tag_.c_str(), fused.median_us / chain.median_us);
     return out;
   }
@@ -159,6 +186,47 @@ class RankBench {
     return t;
   }
 
+  // The collective of the chained form alone, on buffers of its sizes.
+  Timing TimeComm(int iters, json* out, const Timing* mm) {
+    const int64_t m = shape_.m;
+    const size_t n = static_cast<size_t>(g_n), k = static_cast<size_t>(g_k);
+    std::vector<uint16_t> src, dst;
+    const Timing t = TimeIt(c_, iters, [&](int) -> Status {
+      switch (shape_.type) {
+        case Type::kLinearAllReduce:
+          src.resize(static_cast<size_t>(m) * n, 0x3c00);
+          return c_.AllReduce(src.data(), src.data(), src.size(), DType::kFloat16);
+        case Type::kLinearReduceScatter:
+          src.resize(static_cast<size_t>(m) * n, 0x3c00);
+          dst.resize(src.size() / kWorld);
+          return c_.ReduceScatter(src.data(), dst.data(), dst.size(), DType::kFloat16);
+        default:
+          src.resize(static_cast<size_t>(m) * k, 0x3c00);
+          dst.resize(src.size() * kWorld);
+          return c_.AllGather(src.data(), dst.data(), src.size(), DType::kFloat16);
+      }
+    });
+    json r;
+    r["bench"] = "linear_parallel";
+    r["transport"] = c_.transport();
+    r["ranks"] = c_.world_size();
+    r["type"] = ops::LinearParallelTypeName(shape_.type);
+    r["m"] = m;
+    r["k_per_rank"] = g_k;
+    r["n"] = g_n;
+    r["dtype"] = "float16";
+    r["variant"] = "comm";
+    r["median_us"] = t.median_us;
+    r["min_us"] = t.min_us;
+    r["vs_matmul"] = t.median_us / mm->median_us;
+    if (c_.rank() == 0) {
+      std::fprintf(stderr, "%-28s %-13s %-9s median %10.1f us  min %10.1f us  x%.3f of matmul\n", tag_.c_str(), "comm",
+                   "", t.median_us, t.min_us, t.median_us / mm->median_us);
+    }
+    out->push_back(r);
+    return t;
+  }
+
   comm::Communicator& c_;
   ThreadPool& pool_;
   Shape shape_;
@@ -183,31 +251,73 @@ json RunRank(comm::Communicator& c, const std::vector<Shape>& shapes) {
 
 int main(int argc, char** argv) {
   using namespace mc2;
+  // MC2_BENCH_TRACE=PATH: record the trace spans (core/trace.h) of the whole run.
+  const char* trace_path = std::getenv("MC2_BENCH_TRACE");
+  if (trace_path != nullptr) trace::Enable();
   std::string out_path;
   std::vector<int64_t> ms = {1, 16, 256, 2048};
+  std::string type;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--out") == 0 && i + 1 < argc) out_path = argv[++i];
-    if (std::strcmp(argv[i], "--m") == 0 && i + 1 < argc) ms = {std::atoll(argv[++i])};
-    if (std::strcmp(argv[i], "--k") == 0 && i + 1 < argc) bench::g_k = std::atoll(argv[++i]);
-    if (std::strcmp(argv[i], "--n") == 0 && i + 1 < argc) bench::g_n = std::atoll(argv[++i]);
-    if (std::strcmp(argv[i], "--iters") == 0 && i + 1 < argc) bench::g_iters = std::atoi(argv[++i]);
-    if (std::strcmp(argv[i], "--copies") == 0 && i + 1 < argc) bench::g_copies = std::atoi(argv[++i]);
+    const bool has = i + 1 < argc;
+    if (std::strcmp(argv[i], "--out") == 0 && has) out_path = argv[++i];
+    else if (std::strcmp(argv[i], "--m") == 0 && has) ms = {std::atoll(argv[++i])};
+    else if (std::strcmp(argv[i], "--type") == 0 && has) type = argv[++i];
+    else if (std::strcmp(argv[i], "--k") == 0 && has) bench::g_k = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--n") == 0 && has) bench::g_n = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--iters") == 0 && has) bench::g_iters = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--copies") == 0 && has) bench::g_copies = std::atoi(argv[++i]);
+    else if (std::strcmp(argv[i], "--chunk") == 0 && has) bench::g_chunk = std::atoll(argv[++i]);
+    else std::fprintf(stderr, "ignoring %s (options: --type ar|rs|ag --m --k --n --iters --copies --chunk --out)\n", argv[i]);
   }
   std::vector<bench::Shape> shapes;
-  for (int64_t m : ms) shapes.push_back({LinearParallelType::kLinearAllReduce, m});
-  if (ms.size() > 1) {
-    shapes.push_back({LinearParallelType::kLinearReduceScatter, 256});
-    shapes.push_back({LinearParallelType::kAllGatherLinear, 128});
+  if (!type.empty()) {
+    const LinearParallelType t = type == "rs"   ? LinearParallelType::kLinearReduceScatter
+                                 : type == "ag" ? LinearParallelType::kAllGatherLinear
+                                                : LinearParallelType::kLinearAllReduce;
+    for (int64_t m : ms) shapes.push_back({t, m});
+  } else {
+    for (int64_t m : ms) shapes.push_back({LinearParallelType::kLinearAllReduce, m});
+    if (ms.size() > 1) {
+      shapes.push_back({LinearParallelType::kLinearReduceScatter, 256});
+      shapes.push_back({LinearParallelType::kAllGatherLinear, 128});
+    }
   }
-  auto comms = comm::InitThreads(bench::kWorld);
-  if (!comms.ok()) return 1;
-  std::vector<nlohmann::json> per_rank(bench::kWorld);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < bench::kWorld; ++r) {
-    threads.emplace_back([&, r] { per_rank[static_cast<size_t>(r)] = bench::RunRank(*(*comms)[static_cast<size_t>(r)], shapes); });
+  nlohmann::json records;
+  int rank = 0;
+  if (std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr) {
+#ifdef MC2_BENCH_HAVE_MPI
+    auto c = comm::InitMpi(comm::CommOptions::FromEnv());
+    if (!c.ok() || (*c)->world_size() != bench::kWorld) {
+      std::fprintf(stderr, "needs mpirun -np %d: %s\n", bench::kWorld, c.ok() ? "" : c.status().ToString().c_str());
+      return 1;
+    }
+    rank = (*c)->rank();
+    trace::SetProcessRank(rank);
+    records = bench::RunRank(**c, shapes);
+#else
+    std::fprintf(stderr, "built without MPI\n");
+    return 1;
+#endif
+  } else {
+    auto comms = comm::InitThreads(bench::kWorld);
+    if (!comms.ok()) return 1;
+    std::vector<nlohmann::json> per_rank(bench::kWorld);
+    std::vector<std::thread> threads;
+    for (int r = 0; r < bench::kWorld; ++r) {
+      threads.emplace_back([&, r] {
+        trace::RankScope trace_rank(r);
+        per_rank[static_cast<size_t>(r)] = bench::RunRank(*(*comms)[static_cast<size_t>(r)], shapes); });
+    }
+    for (auto& t : threads) t.join();
+    records = per_rank[0];
   }
-  for (auto& t : threads) t.join();
-  const std::string text = per_rank[0].dump(1);
+  if (trace_path != nullptr) {  // one file per process: <path>.<rank>.json
+    trace::Disable();
+    const Status ts = trace::WriteChromeJson(StrCat(trace_path, ".", rank, ".json"), trace::TakeEvents());
+    if (!ts.ok()) std::fprintf(stderr, "%s\n", ts.ToString().c_str());
+  }
+  if (rank != 0) return 0;
+  const std::string text = records.dump(1);
   if (out_path.empty()) {
     std::printf("%s\n", text.c_str());
   } else {

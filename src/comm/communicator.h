@@ -91,6 +91,14 @@ class Communicator {
   Status Broadcast(void* buf, size_t count, DType dtype, int root);
   Status Barrier();
 
+  // Moves the bytes of a collective that another thread of this rank is running between machines
+  // (e.g. a fused operator's progress thread), one non-blocking turn of the network's progress
+  // engine; nothing to do (and free) when every peer shares this machine's memory. For compute
+  // loops: call it between tiles while the other thread's collective is in flight.
+  void PollNetwork() {
+    if (inter_) inter_->Poll();
+  }
+
   // A communicator over `ranks` (ranks of this communicator; position i becomes rank i of the
   // new one). Collective over this communicator: every rank calls it, each with the list of the
   // group it belongs to (ranks of one group pass the same list), or an empty list to join none

@@ -43,6 +43,10 @@ class InterNode {
                            size_t elem) = 0;
   virtual Status Broadcast(void* buf, size_t bytes, int root) = 0;
   virtual Status Barrier() = 0;
+  // Drives transfers another thread of this rank has outstanding (one turn of the network's
+  // progress engine), without blocking: a no-op when that thread is inside the network layer
+  // itself. May be called from any thread of the rank at any time; allocates nothing.
+  virtual void Poll() {}
   // Machine of rank `peer` (index in order of first rank).
   virtual int NodeOf(int peer) const = 0;
   // Collective: see Communicator::CreateSub.

@@ -46,7 +46,17 @@ StatusOr<std::unique_ptr<Communicator>> InitMpiOver(MPI_Comm parent, const CommO
 constexpr size_t kMpiPiece = size_t{1} << 30;
 
 // Tags keep the kinds of traffic apart (MPI matches messages of one tag in order per peer).
-enum Tag : int { kTagP2p = 11, kTagAllGather, kTagAllToAll, kTagBroadcast, kTagBarrier };
+// kTagPoll is never sent: MpiInterNode::Poll probes it only to run MPI's progress engine.
+enum Tag : int { kTagP2p = 11, kTagAllGather, kTagAllToAll, kTagBroadcast, kTagBarrier, kTagPoll };
+
+// MPI runs with MPI_THREAD_SERIALIZED: threads of a rank may call MPI one at a time. A collective
+// runs on one thread (the caller's, or a fused operator's progress thread), and another thread may
+// poll (InterNode::Poll) while it naps between its own polls; this mutex keeps their MPI calls
+// apart. It is held only around the MPI calls of the transfers, never while napping.
+std::mutex& MpiMutex() {
+  static std::mutex* const mutex = new std::mutex();  // never destroyed: used until exit
+  return *mutex;
+}
 
 class Requests {
  public:
@@ -55,6 +65,7 @@ class Requests {
 
   void Send(const void* buf, size_t bytes, int peer, int tag, std::shared_ptr<void> keep = nullptr) {
     if (keep) keep_.push_back(std::move(keep));
+    std::lock_guard<std::mutex> lock(MpiMutex());
     const char* p = static_cast<const char*>(buf);
     do {
       const size_t n = std::min(bytes, kMpiPiece);
@@ -64,6 +75,7 @@ class Requests {
     } while (bytes > 0);
   }
   void Recv(void* buf, size_t bytes, int peer, int tag) {
+    std::lock_guard<std::mutex> lock(MpiMutex());
     char* p = static_cast<char*>(buf);
     do {
       const size_t n = std::min(bytes, kMpiPiece);
@@ -83,8 +95,11 @@ class Requests {
     int64_t nap_ns = 50000;
     for (;;) {
       int done = 0;
-      const int rc = MPI_Testall(static_cast<int>(reqs_.size()), reqs_.data(), &done,
-                                 MPI_STATUSES_IGNORE);
+      int rc = MPI_SUCCESS;
+      {
+        std::lock_guard<std::mutex> lock(MpiMutex());
+        rc = MPI_Testall(static_cast<int>(reqs_.size()), reqs_.data(), &done, MPI_STATUSES_IGNORE);
+      }
       if (rc != MPI_SUCCESS) {
         Status s = MpiCheck(rc, op);
         Abandon();
@@ -131,6 +146,7 @@ class Requests {
   // are released and MPI completes them later if the peer ever arrives, reading their buffers
   // then: the buffers this layer owns are kept until exit (a deliberate leak, after an error only).
   void Abandon() {
+    std::lock_guard<std::mutex> lock(MpiMutex());
     if (!MpiAlive()) return;
     bool sends_pending = false;
     for (size_t i = 0; i < reqs_.size(); ++i) {
@@ -174,6 +190,16 @@ class MpiInterNode final : public InterNode {
   int LocalRankOf(int peer) const override {
     if (peer < 0 || peer >= size_ || node_of_[static_cast<size_t>(peer)] != node_) return -1;
     return local_rank_of_[static_cast<size_t>(peer)];
+  }
+
+  // One turn of MPI's progress engine (an MPI_Iprobe of a tag nobody sends runs it): moves the
+  // bytes of the requests another thread of this rank has outstanding. Skipped while that thread
+  // is inside MPI itself; no allocation.
+  void Poll() override {
+    std::unique_lock<std::mutex> lock(MpiMutex(), std::try_to_lock);
+    if (!lock.owns_lock()) return;
+    int flag = 0;
+    (void)MPI_Iprobe(MPI_ANY_SOURCE, kTagPoll, comm_, &flag, MPI_STATUS_IGNORE);
   }
 
   Status Send(const void* src, size_t bytes, int peer, const char* op,

@@ -116,9 +116,9 @@ int CurrentRank() {
 RankScope::RankScope(int rank) : previous_(t_rank) { t_rank = rank; }
 RankScope::~RankScope() { t_rank = previous_; }
 
-void internal::Record(const char* name, Category category, int64_t begin_ns, int64_t end_ns) {
+void internal::Record(const char* name, Category category, int64_t begin_ns, int64_t end_ns, int32_t index) {
   ThreadBuffer& buffer = ThisThreadBuffer();
-  Event event{name, category, CurrentRank(), buffer.tid, begin_ns, end_ns};
+  Event event{name, category, CurrentRank(), buffer.tid, begin_ns, end_ns, index};
   std::lock_guard<std::mutex> lock(buffer.mutex);
   if (buffer.events.size() >= kMaxEventsPerThread) {
     ++buffer.dropped;
@@ -202,6 +202,7 @@ std::string ToChromeJson(const std::vector<Event>& events) {
     AppendMicros(out, e.begin_ns - origin);
     out += ",\"dur\":";
     AppendMicros(out, std::max<int64_t>(0, e.end_ns - e.begin_ns));
+    if (e.index >= 0) out += StrCat(",\"args\":{\"chunk\":", e.index, "}");
     out += "}";
   }
   out += "\n]}\n";

@@ -45,13 +45,14 @@ struct Event {
   uint32_t tid;      // the per-process thread number (1, 2, ...) of the recording thread
   int64_t begin_ns;  // steady_clock, absolute
   int64_t end_ns;
+  int32_t index = -1;  // the chunk / block / expert the span works on, or -1 (JSON args.chunk)
 };
 
 inline constexpr size_t kMaxEventsPerThread = size_t{1} << 20;
 
 namespace internal {
 extern std::atomic<bool> g_enabled;
-void Record(const char* name, Category category, int64_t begin_ns, int64_t end_ns);
+void Record(const char* name, Category category, int64_t begin_ns, int64_t end_ns, int32_t index);
 }  // namespace internal
 
 inline bool Enabled() { return internal::g_enabled.load(std::memory_order_relaxed); }
@@ -83,13 +84,18 @@ class RankScope {
   int previous_;
 };
 
-// One span. Records nothing if tracing was off when it began.
+// One span, optionally of one chunk (`index` >= 0). Records nothing if tracing was off when it
+// began; off, construction is one relaxed load and nothing else (no clock, no allocation).
 class Scope {
  public:
-  Scope(const char* name, Category category)
-      : name_(name), category_(category), begin_ns_(Enabled() ? NowNs() : -1) {}
-  ~Scope() {
-    if (begin_ns_ >= 0) internal::Record(name_, category_, begin_ns_, NowNs());
+  Scope(const char* name, Category category, int64_t index = -1)
+      : name_(name), category_(category), index_(static_cast<int32_t>(index)),
+        begin_ns_(Enabled() ? NowNs() : -1) {}
+  ~Scope() { End(); }
+  // Closes the span now (recorded once; the destructor then does nothing).
+  void End() {
+    if (begin_ns_ >= 0) internal::Record(name_, category_, begin_ns_, NowNs(), index_);
+    begin_ns_ = -1;
   }
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
@@ -97,6 +103,7 @@ class Scope {
  private:
   const char* name_;
   Category category_;
+  int32_t index_;
   int64_t begin_ns_;
 };
 
@@ -108,7 +115,7 @@ uint64_t DroppedEvents();
 
 // The Chrome trace-event JSON ({"traceEvents": [...]}) of `events`: one complete ("X") event per
 // span with ts/dur in microseconds from the earliest event, pid = rank, tid = thread, cat = the
-// category, plus process_name / thread_name metadata ("rank 0", "thread 1").
+// category, args.chunk = the span's index when it has one, plus process_name / thread_name metadata ("rank 0", "thread 1").
 std::string ToChromeJson(const std::vector<Event>& events);
 Status WriteChromeJson(const std::string& path, const std::vector<Event>& events);
 
@@ -121,3 +128,7 @@ Status WriteChromeJson(const std::string& path, const std::vector<Event>& events
 // one of Category's enumerators, unqualified: kCompute, kComm, kReduce, kNorm, kWait, kOther.
 #define MC2_TRACE_SCOPE(name, category) \
   ::mc2::trace::Scope MC2_TRACE_CONCAT_(mc2_trace_scope_, __LINE__)(name, ::mc2::trace::Category::category)
+// MC2_TRACE_CHUNK("name", kCompute, i): the same, for chunk (block, expert) i of a fused operator.
+#define MC2_TRACE_CHUNK(name, category, index)                                                     \
+  ::mc2::trace::Scope MC2_TRACE_CONCAT_(mc2_trace_scope_, __LINE__)(name, ::mc2::trace::Category::category, \
+                                                                     index)

@@ -295,11 +295,13 @@ TEST(ArnSchedule, ChoosesBySizeAndFitsTheSymmetricBuffer) {
   // No usable buffer, or one rank.
   facts.half_bytes = 0;
   EXPECT_EQ(ChooseArnSchedule(16, 4096, 2048, 2, facts, {}).algorithm, ArnAlgorithm::kChained);
-  // Chained prefill: chunks of >= 64 rows, ~4 of them; decode in one piece.
+  // Chained prefill: chunks of >= 128 rows, ~8 of them; decode in one piece.
   EXPECT_EQ(ChooseArnSchedule(16, 4096, 2048, 2, facts, {}).chunk_rows, 16);
-  EXPECT_EQ(ChooseArnSchedule(256, 4096, 2048, 2, facts, {}).chunk_rows, 64);
-  EXPECT_EQ(ChooseArnSchedule(2048, 4096, 2048, 2, facts, {}).chunk_rows, 512);
-  EXPECT_EQ(ChooseArnSchedule(100, 4096, 2048, 2, facts, {}).chunk_rows, 64);
+  EXPECT_EQ(ChooseArnSchedule(256, 4096, 2048, 2, facts, {}).chunk_rows, 128);
+  EXPECT_EQ(ChooseArnSchedule(1024, 4096, 2048, 2, facts, {}).chunk_rows, 128);
+  EXPECT_EQ(ChooseArnSchedule(2048, 4096, 2048, 2, facts, {}).chunk_rows, 256);
+  EXPECT_EQ(ChooseArnSchedule(300, 4096, 2048, 2, facts, {}).chunk_rows, 128);
+  EXPECT_EQ(ChooseArnSchedule(100, 4096, 2048, 2, facts, {}).chunk_rows, 100);
   EXPECT_EQ(ChooseArnSchedule(100, 4096, 2048, 2, facts, ArnOptions{ArnAlgorithm::kChained, 100}).chunk_rows, 100);
   facts.world_size = 1;
   EXPECT_EQ(ChooseArnSchedule(16, 4096, 2048, 2, facts, {}).algorithm, ArnAlgorithm::kLocal);

@@ -1,10 +1,14 @@
 // Shared pieces of the operators: workspace booking and the cross-rank argument check.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "comm/thread_transport.h"
+#include "core/trace.h"
 #include "ops/common/arg_digest.h"
+#include "ops/common/progress_thread.h"
 #include "ops/common/workspace.h"
 
 namespace mc2::ops {
@@ -114,6 +118,73 @@ TEST(ArgDigestTest, ARankThatRejectedItsArgumentsIsNamedByItsPeers) {
               "rank 1 rejected its arguments with 561002 (ACLNN_ERR_INNER_TILING_ERROR); see that rank's error for the "
               "reason");
   }
+}
+
+// ProgressThread: tasks run in order on another thread carrying the caller's trace rank; WaitFor
+// returns once the first tasks ran; Busy says whether a posted task is still running; Lend is
+// harmless without a communicator; the first error is returned and later tasks are skipped.
+struct ProgressLog {
+  std::atomic<int> next{0};
+  std::atomic<bool> release{false};
+  std::thread::id thread;
+  int order[4] = {-1, -1, -1, -1};
+  int rank[4] = {-1, -1, -1, -1};
+  int fail_at = -1;
+};
+
+Status LoggedTask(void* ctx, int64_t task) {
+  auto* log = static_cast<ProgressLog*>(ctx);
+  if (task == 1) {
+    while (!log->release.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  log->thread = std::this_thread::get_id();
+  const int i = log->next++;
+  log->order[i] = static_cast<int>(task);
+  log->rank[i] = trace::CurrentRank();
+  if (task == log->fail_at) return HcclError(hccl::kETimeout, "task ", task, " failed");
+  return Status::Ok();
+}
+
+TEST(ProgressThreadTest, RunsPostedTasksInOrderOnItsThread) {
+  ProgressThread progress;
+  ProgressLog log;
+  trace::RankScope rank(5);
+  progress.Begin(&LoggedTask, &log);
+  EXPECT_FALSE(progress.Busy());
+  progress.Post(2);
+  progress.WaitFor(1);  // task 0 done; task 1 waits for `release`
+  EXPECT_GE(log.next.load(), 1);
+  EXPECT_TRUE(progress.Busy());
+  progress.Lend(nullptr);
+  log.release = true;
+  progress.Post(4);
+  EXPECT_TRUE(progress.Finish().ok());
+  EXPECT_FALSE(progress.Busy());
+  ASSERT_EQ(log.next.load(), 4);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(log.order[i], i);
+    EXPECT_EQ(log.rank[i], 5) << "the task's spans would land on another rank";
+  }
+  EXPECT_NE(log.thread, std::this_thread::get_id());
+}
+
+TEST(ProgressThreadTest, FirstErrorSkipsTheRest) {
+  ProgressThread progress;
+  ProgressLog log;
+  log.release = true;
+  log.fail_at = 1;
+  progress.Begin(&LoggedTask, &log);
+  progress.Post(4);
+  Status s = progress.Finish();
+  EXPECT_EQ(s.code(), hccl::kETimeout);
+  EXPECT_EQ(log.next.load(), 2);  // tasks 2 and 3 skipped
+  // The next call starts clean.
+  ProgressLog again;
+  again.release = true;
+  progress.Begin(&LoggedTask, &again);
+  progress.Post(1);
+  EXPECT_TRUE(progress.Finish().ok());
+  EXPECT_EQ(again.next.load(), 1);
 }
 
 }  // namespace

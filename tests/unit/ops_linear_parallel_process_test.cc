@@ -34,7 +34,10 @@ struct ProcCase {
   LpOptions options;
 };
 
-std::vector<ProcCase> Cases(int world) {
+// `internode`: every rank its own machine (MC2_MPI_FORCE_INTERNODE=1): every case runs chained,
+// the prefill ones in chunks on the progress thread; ALL_GATHER_LINEAR_REDUCE_SCATTER has no
+// chained form there and is left out.
+std::vector<ProcCase> Cases(int world, bool internode = false) {
   std::vector<ProcCase> v;
   LinearParallelShape ar;
   ar.m = 3;
@@ -58,6 +61,11 @@ std::vector<ProcCase> Cases(int world) {
   ag.attrs.has_residual = false;
   ag.attrs.keep_intermediate = true;
   v.push_back({"all_gather_keep", ag, {}});
+  LinearParallelShape ag2 = ag;
+  ag2.m = 20;
+  ag2.attrs.has_residual = true;
+  v.push_back({"all_gather_keep_prefill_chunks", ag2, LpOptions{LpAlgorithm::kAuto, 6}});
+  if (internode) return v;
   LinearParallelShape agrs = ag;
   agrs.attrs.type = Type::kAllGatherLinearReduceScatter;
   agrs.attrs.keep_intermediate = false;
@@ -69,8 +77,8 @@ std::vector<ProcCase> Cases(int world) {
 }
 
 // Runs every case as rank comm.rank(); "" on success. `max_abs` gets the largest error.
-std::string RunCases(comm::Communicator& comm, double* max_abs) {
-  for (const ProcCase& pc : Cases(comm.world_size())) {
+std::string RunCases(comm::Communicator& comm, double* max_abs, bool internode = false) {
+  for (const ProcCase& pc : Cases(comm.world_size(), internode)) {
     LinearParallelShape s = pc.shape;
     s.world_size = comm.world_size();
     reference::LinearParallelCase c = reference::MakeLinearParallelCase(s);
@@ -114,12 +122,14 @@ TEST(LpMpiRank, MatchesGolden) {
   auto c = comm::InitMpi(o);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   double max_abs = 0;
-  EXPECT_EQ(RunCases(**c, &max_abs), "") << "rank " << (*c)->rank();
+  const bool internode = std::getenv("MC2_MPI_FORCE_INTERNODE") != nullptr;
+  EXPECT_EQ(RunCases(**c, &max_abs, internode), "") << "rank " << (*c)->rank();
   std::printf("[LinearParallelOp mpi] rank %d of %d (%s): max |error| %.3g\n", (*c)->rank(), (*c)->world_size(),
               (*c)->transport(), max_abs);
 }
 
-TEST(LpMpi, FourRanksOversubscribed) {
+// Runs LpMpiRank.* under `mpirun -np 4` with `env` (-x ...) and expects all 4 ranks to pass.
+void RunUnderMpirun(const std::string& env) {
   if (std::getenv("MC2_LP_MPI_RANK") != nullptr) GTEST_SKIP() << "this is a rank";
   if (!comm::MpiTransportAvailable()) GTEST_SKIP() << "mc2 built without MPI";
   if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_SKIP() << "no mpirun";
@@ -127,7 +137,7 @@ TEST(LpMpi, FourRanksOversubscribed) {
   const ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
   ASSERT_GT(len, 0);
   const std::string cmd = StrCat("timeout 170 mpirun --allow-run-as-root --oversubscribe -np 4 -x MC2_LP_MPI_RANK=1 ",
-                                 self, " --gtest_color=no --gtest_filter=LpMpiRank.* 2>&1");
+                                 env, " ", self, " --gtest_color=no --gtest_filter=LpMpiRank.* 2>&1");
   FILE* out = popen(cmd.c_str(), "r");
   ASSERT_NE(out, nullptr);
   std::string text;
@@ -145,6 +155,12 @@ TEST(LpMpi, FourRanksOversubscribed) {
     std::printf("%s\n", text.substr(at, text.find('\n', at) - at).c_str());
   }
 }
+
+TEST(LpMpi, FourRanksOversubscribed) { RunUnderMpirun(""); }
+
+// Every rank its own "machine": the chained paths, prefill in chunks on the progress thread with
+// the caller polling MPI between column blocks.
+TEST(LpMpi, FourRanksEachItsOwnMachineRunChainedInChunks) { RunUnderMpirun("-x MC2_MPI_FORCE_INTERNODE=1"); }
 
 }  // namespace
 }  // namespace mc2::ops

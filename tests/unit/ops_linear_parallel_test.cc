@@ -165,6 +165,14 @@ std::vector<Param> Matrix() {
   v.push_back(Case("ar_passes_small_buffer", Shape(ar, kF16, 0, 40, 64, 64), Algo(LpAlgorithm::kAuto, 4), {2, 4},
                    4096 + 2 * 1280));
   v.push_back(Case("ar_chained", Residual(Shape(ar, kBf16, 0, 12, 64, 64)), Algo(LpAlgorithm::kChained), {2, 4}));
+  // Chained in chunks: the collective of chunk i on the progress thread behind the matmul of
+  // i + 1, the matmul in column blocks lending the core between them (uneven last chunks).
+  v.push_back(Case("ar_chained_chunks_w8a16_2threads", Residual(Quant(Shape(ar, kF16, 0, 40, 64, 64), QuantType::kPerChannel)),
+                   Algo(LpAlgorithm::kChained, 12), {2, 4}, 4 << 20, 2));
+  v.push_back(Case("ar_chained_chunks_bf16", Residual(Shape(ar, kBf16, 0, 37, 64, 48)), Algo(LpAlgorithm::kChained, 10),
+                   {2, 4, 8}));
+  v.push_back(Case("ar_chained_chunks_w8a8_per_token", W8a8(Shape(ar, kBf16, 0, 20, 64, 64), QuantType::kPerToken, true, kBf16),
+                   Algo(LpAlgorithm::kChained, 6), {2}));
   v.push_back(Case("ar_no_symmetric_buffer", Shape(ar, kF16, 0, 4, 64, 32), {}, {2}, 0));
   v.push_back(Case("ar_empty_m", Shape(ar, kF16, 0, 0, 64, 32), {}, {1, 2, 4}));
   // PURE_LINEAR.
@@ -180,6 +188,9 @@ std::vector<Param> Matrix() {
   v.push_back(Case("rs_passes_small_buffer", Shape(rs, kF16, 0, 64, 64, 32), Algo(LpAlgorithm::kAuto, 2), {2, 4},
                    4096 + 2 * 2048));
   v.push_back(Case("rs_chained", Residual(Shape(rs, kF16, 0, 16, 64, 32)), Algo(LpAlgorithm::kChained), {2, 4}));
+  v.push_back(Case("rs_chained_chunks", Residual(Shape(rs, kF16, 0, 48, 64, 32)), Algo(LpAlgorithm::kChained, 5), {2, 4}));
+  v.push_back(Case("rs_chained_chunks_w8a8", W8a8(Shape(rs, kBf16, 0, 24, 64, 64), QuantType::kPerChannel, false, kBf16),
+                   Algo(LpAlgorithm::kChained, 4), {2}, 4 << 20, 2));
   // ALL_GATHER_LINEAR.
   LinearParallelShape keep = Shape(ag, kF16, 2, 3, 64, 48);
   keep.attrs.keep_intermediate = true;
@@ -192,6 +203,9 @@ std::vector<Param> Matrix() {
   v.push_back(Case("ag_keep_passes_small_buffer", keep_passes, {}, {2, 4}, 4096 + 2 * 1024));
   v.push_back(Case("ag_chained_keep", keep, Algo(LpAlgorithm::kChained), {2, 4}));
   v.push_back(Case("ag_chained", Residual(Shape(ag, kF16, 0, 4, 64, 32)), Algo(LpAlgorithm::kChained), {2}));
+  v.push_back(Case("ag_chained_chunks_keep", keep, Algo(LpAlgorithm::kChained, 4), {2, 4}));
+  v.push_back(Case("ag_chained_chunks_group", Residual(Quant(Shape(ag, kBf16, 0, 22, 64, 64), QuantType::kPerGroup, 32)),
+                   Algo(LpAlgorithm::kChained, 7), {2, 4}, 4 << 20, 2));
   v.push_back(Case("ag_empty_m", Shape(ag, kBf16, 0, 0, 64, 32), {}, {1, 2}));
   return v;
 }

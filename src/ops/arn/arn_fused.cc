@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 
+#include "core/trace.h"
 #include "kernels/reduce.h"
 #include "kernels/rms_norm.h"
 #include "ops/common/symmetric_channel.h"
@@ -17,6 +18,15 @@ namespace {
 constexpr size_t kTileBytes = 16 << 10;
 // Matmul ranges are cut by rows too once a chunk has this many rows (kernels::SplitRange).
 constexpr int64_t kMatmulSplitRows = 64;
+// Chained prefill: the caller's matmul of a chunk runs in column blocks of about this many
+// flops (~3 ms on one core here) and lends the core to the progress thread between them
+// (ProgressThread::Lend). Column blocks, not row blocks: the prefill kernel prepares the weight
+// panels of its columns once per call, so cutting columns adds no weight work (cutting rows
+// would redo it per piece); but each call prepares the chunk's activation rows again, which made
+// ~0.3 ms blocks (24 MFLOP, ~100 columns) cost 1.5x the chunk's matmul (LinearParallel float,
+// 64 rows, k = 2048, threads, load 11); blocks of >= ~700 columns measured within the noise. The
+// socket buffers (autotuned to MiBs) hold what a 1-10 Gbit/s link moves in 3 ms.
+constexpr double kLendFlops = 2e8;
 
 double NowUs() {
   return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -57,10 +67,44 @@ class FirstError {
   Status status_;
 };
 
+// Columns per block of the chained prefill matmul (a multiple of the kernel's column block).
+int64_t LendBlockCols(const ArnRun& run, int64_t rows) {
+  const ArnSchedule& s = *run.schedule;
+  const int64_t align = std::max<int64_t>(1, run.matmul->n_align());
+  const double per_col = 2.0 * static_cast<double>(std::max<int64_t>(1, rows)) * static_cast<double>(s.k);
+  const int64_t cols = static_cast<int64_t>(kLendFlops / per_col) / align * align;
+  return std::max(align, cols);
+}
+
+// Whether the chained prefill pipeline (progress thread, column blocks) runs this schedule.
+bool Pipelined(const ArnRun& run) {
+  const ArnSchedule& s = *run.schedule;
+  return s.algorithm == ArnAlgorithm::kChained && run.progress != nullptr && s.chunk_rows < s.m;
+}
+
+Status MatmulRange(const ArnRun& run, const kernels::WqMatmulArgs& args, int64_t rows, int64_t c0, int64_t c1);
+
 // Products of rows [row0, row0 + rows) into dst (row stride n), rounded to the activation dtype.
-Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst) {
+// With `lend`, in column blocks with lend->Lend() between them (chained prefill).
+Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, ProgressThread* lend = nullptr,
+              bool blocks = false) {
   const ArnSchedule& s = *run.schedule;
   if (rows <= 0) return Status::Ok();
+  if (lend != nullptr || blocks) {
+    kernels::WqMatmulArgs args;
+    args.x = run.x1 + static_cast<size_t>(row0 * s.k) * s.elem;
+    args.m = rows;
+    args.bias = run.bias;
+    args.bias_dtype = run.act;
+    args.y = dst;
+    args.y_stride = s.n;
+    const int64_t step = LendBlockCols(run, rows);
+    for (int64_t c0 = 0; c0 < s.n; c0 += step) {
+      if (c0 > 0 && lend != nullptr) lend->Lend(run.comm);
+      MC2_RETURN_IF_ERROR(MatmulRange(run, args, rows, c0, std::min(s.n, c0 + step)));
+    }
+    return Status::Ok();
+  }
   kernels::WqMatmulArgs args;
   args.x = run.x1 + static_cast<size_t>(row0 * s.k) * s.elem;
   args.m = rows;
@@ -73,6 +117,27 @@ Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst) {
   auto task = [&](int64_t t, int thread) {
     const kernels::MatmulRange range =
         kernels::SplitRange(rows, s.n, run.matmul->n_align(), kMatmulSplitRows, t, threads);
+    if (range.empty()) return;
+    error.Record(kernels::ExecuteWqMatmul(*run.matmul, args, range,
+                                          run.scratch + static_cast<size_t>(thread) * run.scratch_slice,
+                                          run.scratch_slice));
+  };
+  MC2_RETURN_IF_ERROR(ForTasks(run.pool, threads, task));
+  return error.Take();
+}
+
+// Columns [c0, c1) of the rows of `args`, split across the pool in the kernel's column blocks.
+Status MatmulRange(const ArnRun& run, const kernels::WqMatmulArgs& args, int64_t rows, int64_t c0, int64_t c1) {
+  const int64_t align = std::max<int64_t>(1, run.matmul->n_align());
+  const int64_t units = (c1 - c0 + align - 1) / align;
+  const int threads = static_cast<int>(std::min<int64_t>(Threads(run), units));
+  FirstError error;
+  auto task = [&](int64_t t, int thread) {
+    kernels::MatmulRange range;
+    range.m0 = 0;
+    range.m1 = rows;
+    range.n0 = c0 + units * t / threads * align;
+    range.n1 = std::min(c1, c0 + units * (t + 1) / threads * align);
     if (range.empty()) return;
     error.Record(kernels::ExecuteWqMatmul(*run.matmul, args, range,
                                           run.scratch + static_cast<size_t>(thread) * run.scratch_slice,
@@ -184,12 +249,16 @@ class Pass {
   Status Produce(int64_t c) {
     char* dst = channel_.Half(rank_, seq_) + Offset(ChunkBegin(c));
     const double t0 = Start(run_);
-    MC2_RETURN_IF_ERROR(Matmul(run_, row0_ + ChunkBegin(c), ChunkRows(c), dst));
+    {
+      MC2_TRACE_CHUNK("arn.matmul", kCompute, c);
+      MC2_RETURN_IF_ERROR(Matmul(run_, row0_ + ChunkBegin(c), ChunkRows(c), dst));
+    }
     Lap(run_, &ArnPhases::matmul_us, t0);
     return channel_.Signal(static_cast<int>(c), seq_);
   }
 
   Status WaitAll(int segment) {
+    MC2_TRACE_CHUNK("arn.wait_peers", kWait, segment);
     const double t0 = Start(run_);
     for (int p = 0; p < world_; ++p) {
       if (p != rank_) MC2_RETURN_IF_ERROR(channel_.Wait(p, segment, seq_));
@@ -204,6 +273,7 @@ class Pass {
     const char* srcs[kernels::kMaxReduceSources];
     for (int p = 0; p < world_; ++p) srcs[p] = channel_.Half(p, seq_) + Offset(ChunkBegin(c));
     const int64_t out_row = row0_ + ChunkBegin(c);
+    MC2_TRACE_CHUNK("arn.reduce_norm", kReduce, c);
     const double t0 = Start(run_);
     MC2_RETURN_IF_ERROR(ReduceAndNorm(run_, srcs, world_, ChunkRows(c), run_.norm_out + Offset(out_row), out_row));
     Lap(run_, &ArnPhases::reduce_us, t0);
@@ -218,6 +288,7 @@ class Pass {
     const int64_t hi = ChunkBegin(c) + OwnedBegin(c, rank_ + 1);
     const char* srcs[kernels::kMaxReduceSources];
     for (int p = 0; p < world_; ++p) srcs[p] = channel_.Half(p, seq_) + Offset(lo);
+    MC2_TRACE_CHUNK("arn.reduce_norm_owned", kReduce, c);
     const double t0 = Start(run_);
     MC2_RETURN_IF_ERROR(ReduceAndNorm(run_, srcs, world_, hi - lo, channel_.Half(rank_, seq_) + Offset(lo), row0_ + lo));
     Lap(run_, &ArnPhases::reduce_us, t0);
@@ -229,8 +300,12 @@ class Pass {
     for (int i = 1; i < world_; ++i) {
       const int q = (rank_ + i) % world_;  // start at a different owner on every rank
       double t0 = Start(run_);
-      MC2_RETURN_IF_ERROR(channel_.Wait(q, ReducedSegment(c), seq_));
+      {
+        MC2_TRACE_CHUNK("arn.wait_peers", kWait, c);
+        MC2_RETURN_IF_ERROR(channel_.Wait(q, ReducedSegment(c), seq_));
+      }
       t0 = Lap(run_, &ArnPhases::wait_us, t0);
+      MC2_TRACE_CHUNK("arn.gather_norm", kNorm, c);
       const int64_t lo = ChunkBegin(c) + OwnedBegin(c, q);
       const int64_t hi = ChunkBegin(c) + OwnedBegin(c, q + 1);
       MC2_RETURN_IF_ERROR(NormRowsParallel(run_, channel_.Half(q, seq_) + Offset(lo), row0_ + lo, hi - lo));
@@ -265,11 +340,16 @@ kernels::AddRmsNormArgs WholeNormArgs(const ArnRun& run) {
 Status RunChainedWhole(const ArnRun& run) {
   const ArnSchedule& s = *run.schedule;
   double t0 = Start(run);
-  MC2_RETURN_IF_ERROR(Matmul(run, 0, s.m, run.norm_out));
+  {
+    MC2_TRACE_CHUNK("arn.matmul", kCompute, 0);
+    MC2_RETURN_IF_ERROR(Matmul(run, 0, s.m, run.norm_out));
+  }
   t0 = Lap(run, &ArnPhases::matmul_us, t0);
   if (s.algorithm == ArnAlgorithm::kChained) {
+    MC2_TRACE_CHUNK("arn.allreduce", kComm, 0);
     MC2_RETURN_IF_ERROR(run.comm->AllReduce(run.norm_out, run.norm_out, static_cast<size_t>(s.m * s.n), run.act));
   }
+  MC2_TRACE_CHUNK("arn.norm", kNorm, 0);
   MC2_RETURN_IF_ERROR(kernels::AddRmsNorm(WholeNormArgs(run), run.pool));
   Lap(run, &ArnPhases::reduce_us, t0);
   return Status::Ok();
@@ -288,13 +368,19 @@ class ChainedPipeline {
     for (int64_t c = 0; c < chunks && status.ok(); ++c) {
       const double t0 = Start(run_);
       const int64_t row0 = c * s_.chunk_rows;
-      status = Matmul(run_, row0, Rows(c), run_.norm_out + static_cast<size_t>(row0) * RowBytes(run_));
+      {
+        MC2_TRACE_CHUNK("arn.matmul", kCompute, c);
+        status = Matmul(run_, row0, Rows(c), run_.norm_out + static_cast<size_t>(row0) * RowBytes(run_),
+                        run_.progress);
+      }
       Lap(run_, &ArnPhases::matmul_us, t0);
       // On a matmul error the chunks already posted still run, so the peers' collectives complete.
       if (status.ok()) run_.progress->Post(c + 1);
     }
     const double t0 = Start(run_);
+    trace::Scope wait("arn.wait_progress", trace::Category::kWait);
     Status comm_status = run_.progress->Finish();
+    wait.End();
     Lap(run_, &ArnPhases::wait_us, t0);
     MC2_RETURN_IF_ERROR(status);
     return comm_status;
@@ -309,7 +395,11 @@ class ChainedPipeline {
     const int64_t row0 = c * p->s_.chunk_rows;
     const int64_t rows = p->Rows(c);
     char* a = run.norm_out + static_cast<size_t>(row0) * RowBytes(run);
-    MC2_RETURN_IF_ERROR(run.comm->AllReduce(a, a, static_cast<size_t>(rows * p->s_.n), run.act));
+    {
+      MC2_TRACE_CHUNK("arn.allreduce", kComm, c);
+      MC2_RETURN_IF_ERROR(run.comm->AllReduce(a, a, static_cast<size_t>(rows * p->s_.n), run.act));
+    }
+    MC2_TRACE_CHUNK("arn.norm", kNorm, c);
     NormRows(run, a, row0, rows);
     return Status::Ok();
   }
@@ -356,7 +446,9 @@ Status RunArnLocalProduct(const ArnRun& run, char* dst) {
     const int64_t p1 = std::min(s.m, p0 + pass);
     for (int64_t row0 = p0; row0 < p1; row0 += chunk) {
       const int64_t rows = std::min(chunk, p1 - row0);
-      MC2_RETURN_IF_ERROR(Matmul(run, row0, rows, dst + static_cast<size_t>(row0) * RowBytes(run)));
+      // The same calls as RunArn (column blocks on the chained pipeline), so the same bits.
+      MC2_RETURN_IF_ERROR(Matmul(run, row0, rows, dst + static_cast<size_t>(row0) * RowBytes(run), nullptr,
+                                 Pipelined(run)));
     }
   }
   return Status::Ok();

@@ -16,10 +16,14 @@ constexpr int64_t kMinChunkRows = 256;
 // of the next and the last, unhidden reduction is a quarter of the total.
 constexpr int64_t kTargetChunks = 4;
 // Chained prefill (ranks on other machines): chunks of at least this many rows. Smaller than
-// kMinChunkRows because there the all-reduce is a network transfer worth hiding (arn_fused.h):
-// at 1 Gbit/s a 64-row chunk of n = 4096 fp16 takes ~4 ms on the wire against ~14 ms of matmul
-// (k = 2048), so the per-call weight dequantization (+10-25 % on 64-row calls) is the lesser cost.
-constexpr int64_t kMinChainedChunkRows = 64;
+// kMinChunkRows because there the all-reduce is a network transfer worth hiding (arn_fused.h).
+// Not 64: the per-call weight preparation made 64-row chunks cost 1.4x the unchunked chain's
+// matmul against 1.16x for 128-row chunks (LinearParallel float, m = 512, threads, load 11).
+constexpr int64_t kMinChainedChunkRows = 128;
+// ... and about this many of them: the first chunk's matmul and the last chunk's transfer are not
+// hidden, so the best a pipeline of c chunks can do is max(mm + comm / c, mm / c + comm), 1.25x
+// max(mm, comm) at c = 4 when the two are of equal size, 1.125x at c = 8.
+constexpr int64_t kChainedTargetChunks = 8;
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 }  // namespace
@@ -65,7 +69,7 @@ ArnSchedule ChooseArnSchedule(int64_t m, int64_t n, int64_t k, size_t elem, cons
     s.chunk_rows = m;
     if (a == ArnAlgorithm::kChained && m > kernels::kWqDecodeMaxM) {
       int64_t chunk = options.chunk_rows > 0 ? options.chunk_rows
-                                             : std::max(kMinChainedChunkRows, CeilDiv(m, kTargetChunks));
+                                             : std::max(kMinChainedChunkRows, CeilDiv(m, kChainedTargetChunks));
       chunk = std::max(chunk, CeilDiv(m, kArnMaxChunks));
       s.chunk_rows = std::max<int64_t>(1, std::min(chunk, m));
     }

@@ -1,6 +1,12 @@
 #include "ops/common/progress_thread.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <utility>
+
+#include "comm/communicator.h"
+#include "core/trace.h"
 
 namespace mc2::ops {
 
@@ -19,6 +25,12 @@ void ProgressThread::Begin(TaskFn fn, void* ctx) {
   ctx_ = ctx;
   posted_ = ran_ = 0;
   status_ = Status::Ok();
+  trace_rank_ = trace::CurrentRank();
+  // Under a real-time policy the thread (which inherits it) runs on this core only when the caller
+  // yields; under the fair scheduler its wake-up from a nap preempts the caller anyway, and a
+  // yield would hand the rest of the caller's slice to unrelated processes of a loaded machine.
+  const int policy = sched_getscheduler(0);
+  yield_ = policy == SCHED_FIFO || policy == SCHED_RR;
   if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -26,8 +38,20 @@ void ProgressThread::Post(int64_t count) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (count > posted_) posted_ = count;
+    if (ran_ < posted_) busy_.store(true, std::memory_order_release);
   }
   wake_.notify_one();
+}
+
+void ProgressThread::WaitFor(int64_t count) {
+  std::unique_lock<std::mutex> lock(mu_);
+  done_.wait(lock, [&] { return ran_ >= std::min(count, posted_); });
+}
+
+void ProgressThread::Lend(comm::Communicator* comm) {
+  if (!Busy()) return;
+  if (comm != nullptr) comm->PollNetwork();
+  if (yield_) sched_yield();
 }
 
 Status ProgressThread::Finish() {
@@ -46,12 +70,14 @@ void ProgressThread::Loop() {
     const TaskFn fn = fn_;
     void* ctx = ctx_;
     const bool skip = !status_.ok();
+    trace::SetThreadRank(trace_rank_);
     lock.unlock();
     Status s = skip ? Status::Ok() : fn(ctx, task);
     lock.lock();
     if (!s.ok() && status_.ok()) status_ = std::move(s);
     ++ran_;
-    if (ran_ >= posted_) done_.notify_all();
+    if (ran_ >= posted_) busy_.store(false, std::memory_order_release);
+    done_.notify_all();
   }
 }
 

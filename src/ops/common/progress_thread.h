@@ -13,16 +13,30 @@
 // (tasks after an error are skipped). The thread is created on the first Begin and lives until the
 // object dies, so Execute allocates nothing. It sleeps on a condition variable between tasks: a
 // wake-up costs tens of microseconds, which is noise against the millisecond chunks it serves.
-// The caller must not use the communicator itself between Begin and Finish (MPI is initialised
-// with MPI_THREAD_SERIALIZED).
+// The caller must not run collectives itself between Begin and Finish (MPI is initialised with
+// MPI_THREAD_SERIALIZED); it may only Lend.
+//
+// Lend: with one core per rank the thread gets no CPU while the caller computes (under
+// SCHED_FIFO never, under the fair scheduler only after a wake-up preemption), and the transfers
+// it posted stall in the socket buffers. So the caller's compute loops call Lend between tiles
+// (every few hundred microseconds of compute): while a task is in flight it polls the network
+// once (Communicator::PollNetwork, one non-blocking turn of MPI's progress engine, moving the
+// bytes of the thread's outstanding requests) and, when the caller runs under a real-time policy
+// (where nothing else would ever give the thread this core), yields it, so the thread runs the
+// next step of its collective if it is ready. With no task in flight it costs one atomic load.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
 
 #include "core/status.h"
+
+namespace mc2::comm {
+class Communicator;
+}
 
 namespace mc2::ops {
 
@@ -39,8 +53,14 @@ class ProgressThread {
   void Begin(TaskFn fn, void* ctx);
   // Tasks [0, count) may run (count only grows within a call).
   void Post(int64_t count);
+  // Waits until tasks [0, count) ran (count <= what was posted).
+  void WaitFor(int64_t count);
   // Waits for every posted task; the first error of the call, if any.
   Status Finish();
+  // Between two compute tiles of the caller: see the header comment. `comm` may be null.
+  void Lend(comm::Communicator* comm);
+  // Whether a posted task has not finished yet.
+  bool Busy() const { return busy_.load(std::memory_order_acquire); }
 
  private:
   void Loop();
@@ -52,6 +72,9 @@ class ProgressThread {
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
   int64_t posted_ = 0, ran_ = 0;
+  int trace_rank_ = -1;  // the caller's trace rank, so the thread's spans land on its rank
+  std::atomic<bool> busy_{false};
+  bool yield_ = false;  // Lend yields the core (the caller runs under SCHED_FIFO / SCHED_RR)
   Status status_;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/trace.h"
 #include "kernels/reduce.h"
 #include "ops/common/symmetric_channel.h"
 
@@ -16,6 +17,12 @@ using Type = LinearParallelType;
 // between the reduction and the residual add.
 constexpr size_t kTileBytes = 16 << 10;
 constexpr size_t kAlign = 64;
+// Chained prefill: the caller's matmul of a chunk runs in column blocks of about this many flops
+// (~3 ms on one core here; arn_fused.cc says why not smaller) and lends the core to the progress thread between them (as
+// ArnOp's chained path, arn_fused.cc).
+constexpr double kLendFlops = 2e8;
+
+int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 size_t RoundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
@@ -41,6 +48,23 @@ class Runner {
   // ---- building blocks ----
   Status Matmul(const char* x, int64_t rows, const float* token_scale, char* dst) const {
     return run_.local->Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool);
+  }
+  // The same product in column blocks, lending the core to the progress thread between them.
+  Status MatmulLending(const char* x, int64_t rows, const float* token_scale, char* dst) const {
+    const LpLocalProduct& local = *run_.local;
+    if (!local.ColumnBlocks() || rows <= 0) {
+      run_.progress->Lend(run_.comm);
+      return Matmul(x, rows, token_scale, dst);
+    }
+    const int64_t align = std::max<int64_t>(1, local.col_align());
+    const double per_col = 2.0 * static_cast<double>(rows) * static_cast<double>(std::max<int64_t>(1, s_.k));
+    const int64_t step = std::max(align, static_cast<int64_t>(kLendFlops / per_col) / align * align);
+    for (int64_t c0 = 0; c0 < s_.n; c0 += step) {
+      run_.progress->Lend(run_.comm);
+      MC2_RETURN_IF_ERROR(local.Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool, c0,
+                                    std::min(s_.n, c0 + step)));
+    }
+    return Status::Ok();
   }
   const float* Tokens(int64_t row0) const { return run_.token_scale ? run_.token_scale + row0 : nullptr; }
 
@@ -101,10 +125,16 @@ class Runner {
   // ---- algorithms ----
   Status Local();
   Status Chained();
+  Status ChainedPipeline();
+  static Status ChainTask(void* self, int64_t c);
   Status AllReducePass(SymmetricChannel& ch, int64_t row0, int64_t rows);
   Status ReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows);
   Status AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows);
   Status AllGatherReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows);
+
+  // Chained pipeline geometry: rows cut into chunks (lp_fused.h).
+  int64_t CutRows() const { return s_.type == Type::kLinearReduceScatter ? s_.rows / world_ : s_.rows; }
+  int64_t ChunkCount(int64_t c) const { return std::min(CutRows(), (c + 1) * s_.chunk_rows) - c * s_.chunk_rows; }
 
   const LpRun& run_;
   const LpSchedule& s_;
@@ -114,35 +144,185 @@ class Runner {
 };
 
 Status Runner::Local() {
-  MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.out));
+  {
+    MC2_TRACE_CHUNK("lp.matmul", kCompute, 0);
+    MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.out));
+  }
   if (run_.intermediate != nullptr) std::memcpy(run_.intermediate, run_.x, static_cast<size_t>(s_.rows) * xb_);
   return AddResidualParallel(run_.out, s_.rows);
 }
 
 Status Runner::Chained() {
+  if (run_.progress != nullptr && LpChainedPipelined(s_)) return ChainedPipeline();
   comm::Communicator& c = *run_.comm;
   const size_t n = static_cast<size_t>(s_.n);
   switch (s_.type) {
-    case Type::kLinearAllReduce:
-      MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.out));
-      MC2_RETURN_IF_ERROR(c.AllReduce(run_.out, run_.out, static_cast<size_t>(s_.rows) * n, run_.out_dtype));
+    case Type::kLinearAllReduce: {
+      {
+        MC2_TRACE_CHUNK("lp.matmul", kCompute, 0);
+        MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.out));
+      }
+      {
+        MC2_TRACE_CHUNK("lp.allreduce", kComm, 0);
+        MC2_RETURN_IF_ERROR(c.AllReduce(run_.out, run_.out, static_cast<size_t>(s_.rows) * n, run_.out_dtype));
+      }
+      MC2_TRACE_CHUNK("lp.residual", kReduce, 0);
       return AddResidualParallel(run_.out, s_.rows);
+    }
     case Type::kLinearReduceScatter: {
       const int64_t block = s_.rows / world_;
-      MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.buffer));
-      MC2_RETURN_IF_ERROR(c.ReduceScatter(run_.buffer, run_.out, static_cast<size_t>(block) * n, run_.out_dtype));
+      {
+        MC2_TRACE_CHUNK("lp.matmul", kCompute, 0);
+        MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), run_.buffer));
+      }
+      {
+        MC2_TRACE_CHUNK("lp.reduce_scatter", kComm, 0);
+        MC2_RETURN_IF_ERROR(c.ReduceScatter(run_.buffer, run_.out, static_cast<size_t>(block) * n, run_.out_dtype));
+      }
+      MC2_TRACE_CHUNK("lp.residual", kReduce, 0);
       return AddResidualParallel(run_.out, block);
     }
     case Type::kAllGatherLinear: {
       char* g = run_.intermediate != nullptr ? run_.intermediate : run_.buffer;
-      MC2_RETURN_IF_ERROR(c.AllGather(run_.x, g, static_cast<size_t>(s_.rows * s_.k), run_.in_dtype));
-      MC2_RETURN_IF_ERROR(Matmul(g, s_.rows * world_, nullptr, run_.out));
+      {
+        MC2_TRACE_CHUNK("lp.allgather", kComm, 0);
+        MC2_RETURN_IF_ERROR(c.AllGather(run_.x, g, static_cast<size_t>(s_.rows * s_.k), run_.in_dtype));
+      }
+      {
+        MC2_TRACE_CHUNK("lp.matmul", kCompute, 0);
+        MC2_RETURN_IF_ERROR(Matmul(g, s_.rows * world_, nullptr, run_.out));
+      }
+      MC2_TRACE_CHUNK("lp.residual", kReduce, 0);
       return AddResidualParallel(run_.out, s_.rows * world_);
     }
     default:
       break;
   }
   return AtbError(atb::kInvalidParam, "type: ", LinearParallelTypeName(s_.type), " has no chained form");
+}
+
+// Chained with chunks (lp_fused.h): the calling thread computes while the progress thread runs
+// the collective of the previous chunk (all-reduce, reduce-scatter) or gathers the inputs ahead
+// (all-gather). Errors: a failed matmul stops posting, but what was posted still runs, so the
+// peers' collectives complete; the first error is returned.
+Status Runner::ChainedPipeline() {
+  ProgressThread& progress = *run_.progress;
+  const int64_t chunk = s_.chunk_rows;
+  const int64_t chunks = CeilDiv(CutRows(), chunk);
+  progress.Begin(&Runner::ChainTask, this);
+  Status status;
+  switch (s_.type) {
+    case Type::kLinearAllReduce:
+      for (int64_t c = 0; c < chunks && status.ok(); ++c) {
+        const int64_t row = c * chunk;
+        trace::Scope span("lp.matmul", trace::Category::kCompute, c);
+        status = MatmulLending(run_.x + static_cast<size_t>(row) * xb_, ChunkCount(c), Tokens(row),
+                               run_.out + static_cast<size_t>(row) * rb_);
+        span.End();  // before the chunk is handed over: its all-reduce starts after this
+        if (status.ok()) progress.Post(c + 1);
+      }
+      break;
+    case Type::kLinearReduceScatter: {
+      const int64_t block = s_.rows / world_;
+      for (int64_t c = 0; c < chunks && status.ok(); ++c) {
+        trace::Scope span("lp.matmul", trace::Category::kCompute, c);
+        // Chunk c's R pieces, contiguous: piece q (block q's rows of the chunk) at q * count.
+        char* region = run_.buffer + static_cast<size_t>(c * chunk * world_) * rb_;
+        for (int q = 0; q < world_ && status.ok(); ++q) {
+          const int64_t row = q * block + c * chunk;
+          status = MatmulLending(run_.x + static_cast<size_t>(row) * xb_, ChunkCount(c), Tokens(row),
+                                 region + static_cast<size_t>(q * ChunkCount(c)) * rb_);
+        }
+        span.End();
+        if (status.ok()) progress.Post(c + 1);
+      }
+      break;
+    }
+    case Type::kAllGatherLinear: {
+      progress.Post(chunks);  // the gathers need nothing from the matmuls
+      for (int64_t c = 0; c < chunks && status.ok(); ++c) {
+        MC2_TRACE_CHUNK("lp.matmul_own", kCompute, c);
+        const int64_t row = c * chunk;
+        char* dst = run_.out + static_cast<size_t>(rank_ * s_.rows + row) * rb_;
+        status = MatmulLending(run_.x + static_cast<size_t>(row) * xb_, ChunkCount(c), nullptr, dst);
+        if (status.ok()) status = AddResidualParallel(dst, ChunkCount(c));
+      }
+      if (status.ok() && run_.intermediate != nullptr) {
+        std::memcpy(run_.intermediate + static_cast<size_t>(rank_ * s_.rows) * xb_, run_.x,
+                    static_cast<size_t>(s_.rows) * xb_);
+      }
+      for (int64_t c = 0; c < chunks && status.ok(); ++c) {
+        {
+          MC2_TRACE_CHUNK("lp.wait_gather", kWait, c);
+          progress.WaitFor(c + 1);
+        }
+        MC2_TRACE_CHUNK("lp.matmul_peers", kCompute, c);
+        const char* region = run_.buffer + static_cast<size_t>(c * chunk * world_) * xb_;
+        for (int d = 1; d < world_ && status.ok(); ++d) {
+          const int p = (rank_ + d) % world_;
+          const char* src = region + static_cast<size_t>(p * ChunkCount(c)) * xb_;
+          const int64_t row = p * s_.rows + c * chunk;
+          if (run_.intermediate != nullptr) {
+            std::memcpy(run_.intermediate + static_cast<size_t>(row) * xb_, src, static_cast<size_t>(ChunkCount(c)) * xb_);
+          }
+          char* dst = run_.out + static_cast<size_t>(row) * rb_;
+          status = MatmulLending(src, ChunkCount(c), nullptr, dst);
+          if (status.ok()) status = AddResidualParallel(dst, ChunkCount(c));
+        }
+      }
+      break;
+    }
+    default:
+      status = AtbError(atb::kInternalError, "LinearParallelOp: no chained pipeline for ", LinearParallelTypeName(s_.type));
+      break;
+  }
+  trace::Scope wait("lp.wait_progress", trace::Category::kWait);
+  Status comm_status = progress.Finish();
+  wait.End();
+  MC2_RETURN_IF_ERROR(status);
+  return comm_status;
+}
+
+// The progress thread's part of chunk c (no pool: the caller's matmul owns it meanwhile).
+Status Runner::ChainTask(void* self, int64_t c) {
+  auto* r = static_cast<Runner*>(self);
+  const LpSchedule& s = r->s_;
+  comm::Communicator& comm = *r->run_.comm;
+  const int64_t rows = r->ChunkCount(c);
+  const int64_t row = c * s.chunk_rows;
+  const size_t n = static_cast<size_t>(s.n);
+  switch (s.type) {
+    case Type::kLinearAllReduce: {
+      char* a = r->run_.out + static_cast<size_t>(row) * r->rb_;
+      {
+        MC2_TRACE_CHUNK("lp.allreduce", kComm, c);
+        MC2_RETURN_IF_ERROR(comm.AllReduce(a, a, static_cast<size_t>(rows) * n, r->run_.out_dtype));
+      }
+      MC2_TRACE_CHUNK("lp.residual", kReduce, c);
+      r->AddResidual(a, rows);
+      return Status::Ok();
+    }
+    case Type::kLinearReduceScatter: {
+      const char* region = r->run_.buffer + static_cast<size_t>(row * r->world_) * r->rb_;
+      char* out = r->run_.out + static_cast<size_t>(row) * r->rb_;
+      {
+        MC2_TRACE_CHUNK("lp.reduce_scatter", kComm, c);
+        MC2_RETURN_IF_ERROR(comm.ReduceScatter(region, out, static_cast<size_t>(rows) * n, r->run_.out_dtype));
+      }
+      MC2_TRACE_CHUNK("lp.residual", kReduce, c);
+      r->AddResidual(out, rows);
+      return Status::Ok();
+    }
+    case Type::kAllGatherLinear: {
+      MC2_TRACE_CHUNK("lp.allgather", kComm, c);
+      char* region = r->run_.buffer + static_cast<size_t>(row * r->world_) * r->xb_;
+      return comm.AllGather(r->run_.x + static_cast<size_t>(row) * r->xb_, region,
+                            static_cast<size_t>(rows * s.k), r->run_.in_dtype);
+    }
+    default:
+      break;
+  }
+  return AtbError(atb::kInternalError, "LinearParallelOp: no chained pipeline for ", LinearParallelTypeName(s.type));
 }
 
 // Decode: one chunk, one-shot. Prefill: chunk i's matmul, then chunk i-1's reduction.
@@ -159,13 +339,18 @@ Status Runner::AllReducePass(SymmetricChannel& ch, int64_t row0, int64_t rows) {
   const int reduced_segment = static_cast<int>(kLpMaxChunks);
   for (int64_t i = 0; i <= chunks + (two_shot ? 1 : 0); ++i) {
     if (i < chunks) {
+      MC2_TRACE_CHUNK("lp.matmul", kCompute, i);
       MC2_RETURN_IF_ERROR(Matmul(run_.x + static_cast<size_t>(row0 + begin(i)) * xb_, count(i),
                                  Tokens(row0 + begin(i)), half(rank_, begin(i))));
       MC2_RETURN_IF_ERROR(ch.Signal(static_cast<int>(i), seq));
     }
     const int64_t c = i - 1;
     if (c >= 0 && c < chunks) {
-      MC2_RETURN_IF_ERROR(WaitAll(ch, static_cast<int>(c), seq));
+      {
+        MC2_TRACE_CHUNK("lp.wait_peers", kWait, c);
+        MC2_RETURN_IF_ERROR(WaitAll(ch, static_cast<int>(c), seq));
+      }
+      MC2_TRACE_CHUNK("lp.reduce", kReduce, c);
       const int64_t lo = two_shot ? begin(c) + owned(c, rank_) : begin(c);
       const int64_t hi = two_shot ? begin(c) + owned(c, rank_ + 1) : begin(c) + count(c);
       const char* srcs[kernels::kMaxReduceSources];
@@ -184,7 +369,11 @@ Status Runner::AllReducePass(SymmetricChannel& ch, int64_t row0, int64_t rows) {
     if (two_shot && g >= 0) {
       for (int d = 1; d < world_; ++d) {
         const int q = (rank_ + d) % world_;
-        MC2_RETURN_IF_ERROR(ch.Wait(q, reduced_segment + static_cast<int>(g), seq));
+        {
+          MC2_TRACE_CHUNK("lp.wait_peers", kWait, g);
+          MC2_RETURN_IF_ERROR(ch.Wait(q, reduced_segment + static_cast<int>(g), seq));
+        }
+        MC2_TRACE_CHUNK("lp.gather", kReduce, g);
         const int64_t lo = begin(g) + owned(g, q);
         const int64_t hi = begin(g) + owned(g, q + 1);
         const char* sum[1] = {half(q, lo)};
@@ -213,9 +402,11 @@ Status Runner::ReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows)
   const bool whole = chunks == 1 && rows == block;
   for (int64_t i = 0; i <= chunks; ++i) {
     if (i < chunks && whole) {
+      MC2_TRACE_CHUNK("lp.matmul", kCompute, i);
       MC2_RETURN_IF_ERROR(Matmul(run_.x, s_.rows, Tokens(0), half(rank_, 0, 0)));
       for (int q = 0; q < world_; ++q) MC2_RETURN_IF_ERROR(ch.Signal(segment(q, 0), seq));
     } else if (i < chunks) {
+      MC2_TRACE_CHUNK("lp.matmul", kCompute, i);
       for (int d = 1; d <= world_; ++d) {
         const int q = (rank_ + d) % world_;  // the peers' blocks first, this rank's own last
         const int64_t row = q * block + b0 + i * chunk;
@@ -225,7 +416,11 @@ Status Runner::ReduceScatterPass(SymmetricChannel& ch, int64_t b0, int64_t rows)
     }
     const int64_t c = i - 1;
     if (c >= 0) {
-      MC2_RETURN_IF_ERROR(WaitAll(ch, segment(rank_, c), seq));
+      {
+        MC2_TRACE_CHUNK("lp.wait_peers", kWait, c);
+        MC2_RETURN_IF_ERROR(WaitAll(ch, segment(rank_, c), seq));
+      }
+      MC2_TRACE_CHUNK("lp.reduce", kReduce, c);
       const char* srcs[kernels::kMaxReduceSources];
       for (int p = 0; p < world_; ++p) srcs[p] = half(p, rank_, c * chunk);
       MC2_RETURN_IF_ERROR(
@@ -244,7 +439,11 @@ Status Runner::AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows) {
   MC2_RETURN_IF_ERROR(ch.Signal(0, seq));
   for (int d = 0; d < world_; ++d) {
     const int j = (rank_ + d) % world_;  // own shard first, straight from the input
-    if (d > 0) MC2_RETURN_IF_ERROR(ch.Wait(j, 0, seq));
+    if (d > 0) {
+      MC2_TRACE_CHUNK("lp.wait_peers", kWait, j);
+      MC2_RETURN_IF_ERROR(ch.Wait(j, 0, seq));
+    }
+    MC2_TRACE_CHUNK("lp.matmul", kCompute, j);
     const char* src = d == 0 ? own : ch.Half(j, seq);
     const int64_t row = j * s_.rows + a0;
     if (run_.intermediate != nullptr) {
@@ -287,6 +486,7 @@ Status Runner::AllGatherReduceScatterPass(SymmetricChannel& ch, int64_t b0, int6
   const int my_rs = rs_idx(rank_), my_ag = ag_idx(rank_);
   for (int64_t i = 0; i <= chunks; ++i) {
     if (i < chunks) {
+      MC2_TRACE_CHUNK("lp.matmul", kCompute, i);
       for (int d = 1; d <= rs; ++d) {
         const int b = (my_rs + d) % rs;
         const int64_t first = b * block + b0 + i * chunk;  // G row
@@ -305,11 +505,15 @@ Status Runner::AllGatherReduceScatterPass(SymmetricChannel& ch, int64_t b0, int6
     const int64_t c = i - 1;
     if (c >= 0) {
       const char* srcs[kernels::kMaxReduceSources];
-      for (int s = 0; s < rs; ++s) {
-        const int j = rank_at(my_ag, s);
-        if (j != rank_) MC2_RETURN_IF_ERROR(ch.Wait(j, segment(my_rs, c), seq));
-        srcs[s] = q_rows(j, my_rs, c * chunk);
+      {
+        MC2_TRACE_CHUNK("lp.wait_peers", kWait, c);
+        for (int s = 0; s < rs; ++s) {
+          const int j = rank_at(my_ag, s);
+          if (j != rank_) MC2_RETURN_IF_ERROR(ch.Wait(j, segment(my_rs, c), seq));
+          srcs[s] = q_rows(j, my_rs, c * chunk);
+        }
       }
+      MC2_TRACE_CHUNK("lp.reduce", kReduce, c);
       MC2_RETURN_IF_ERROR(ReduceRows(srcs, rs, count(c), run_.out + static_cast<size_t>(b0 + c * chunk) * rb_, false));
     }
   }
@@ -353,10 +557,20 @@ Status Runner::Run() {
 
 }  // namespace
 
+bool LpChainedPipelined(const LpSchedule& s) {
+  if (s.algorithm != LpAlgorithm::kChained || s.world_size <= 1) return false;
+  if (s.type != Type::kLinearAllReduce && s.type != Type::kLinearReduceScatter && s.type != Type::kAllGatherLinear) {
+    return false;
+  }
+  const int64_t cut = s.type == Type::kLinearReduceScatter ? s.rows / s.world_size : s.rows;
+  return s.chunk_rows > 0 && s.chunk_rows < cut;
+}
+
 size_t LpChainedBufferBytes(const LpSchedule& s, bool has_intermediate) {
   if (s.algorithm != LpAlgorithm::kChained) return 0;
   if (s.type == Type::kLinearReduceScatter) return static_cast<size_t>(s.rows * s.n) * s.out_elem;
-  if (s.type == Type::kAllGatherLinear && !has_intermediate) {
+  // The pipeline gathers chunk-major, not in intermediateOutput's rank-major order.
+  if (s.type == Type::kAllGatherLinear && (!has_intermediate || LpChainedPipelined(s))) {
     return static_cast<size_t>(s.rows * s.world_size * s.k) * s.in_elem;
   }
   return 0;

@@ -37,6 +37,23 @@
 //   peers own first, its own last) reading the AG peers' inputs from their halves, and sums its
 //   block of Q over its RS group (in rsIdx order) from the peers' halves. No sub-communicators.
 //
+// Chained (ranks on other machines, no mapped peer buffers): matmul + the Communicator's
+//   collective. For prefill the rows are cut into chunks (>= 128 rows, ~8, at most 16; rows of the
+//   product for LINEAR_ALL_REDUCE, of each rank's block for LINEAR_REDUCE_SCATTER, of each rank's
+//   input for ALL_GATHER_LINEAR) and the collectives run on the plan's ProgressThread while the
+//   calling thread computes, lending it the core between column blocks (ProgressThread::Lend):
+//     all-reduce:      caller: matmul chunk i into the output | thread: all-reduce chunk i in place
+//                      + residual, behind the matmul of i + 1
+//     reduce-scatter:  caller: chunk i of every block into the buffer, chunk-major (chunk i's R
+//                      blocks contiguous) | thread: ReduceScatter of those R pieces into this
+//                      rank's output rows of chunk i + residual
+//     all-gather:      thread: AllGather of input chunk i, chunk-major, all chunks posted at once |
+//                      caller: this rank's own rows first (straight from the input), then the peers'
+//                      rows of chunk i as soon as its gather is done (copied into
+//                      intermediateOutput when kept)
+//   The sums are the collectives' (fp32 in rank order, one rounding) on the same rows, so the
+//   results are the unchunked chain's bit for bit.
+//
 // Large calls run as several passes (each a new channel call on the other half) when a pass's
 // data do not fit half of the symmetric buffer (32 MiB of the default 64 MiB): pass p + 1's matmul
 // then overlaps the peers' reading of pass p.
@@ -48,6 +65,7 @@
 #include "comm/communicator.h"
 #include "core/status.h"
 #include "core/thread_pool.h"
+#include "ops/common/progress_thread.h"
 #include "ops/linear_parallel/lp_local.h"
 #include "ops/linear_parallel/lp_op.h"
 
@@ -68,7 +86,11 @@ struct LpRun {
   char* intermediate = nullptr;          // (R M, k) or null
   char* matmul_scratch = nullptr;
   char* buffer = nullptr;                // chained paths: the product or the gathered input
+  ProgressThread* progress = nullptr;    // chained prefill with chunks
 };
+
+// Whether the chained form of `s` runs in chunks on a progress thread.
+bool LpChainedPipelined(const LpSchedule& s);
 
 Status RunLinearParallel(const LpRun& run);
 

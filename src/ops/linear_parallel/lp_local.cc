@@ -240,8 +240,12 @@ void LpLocalProduct::ApplyTokenScale(const float* token_scale, int64_t rows, cha
 }
 
 Status LpLocalProduct::Run(const char* x, int64_t rows, const float* token_scale, char* dst, char* scratch,
-                           ThreadPool* pool) const {
-  if (rows <= 0 || n_ == 0) return Status::Ok();
+                           ThreadPool* pool, int64_t n0, int64_t n1) const {
+  if (n1 < 0 || kind_ == LpKind::kW8A8) {
+    n0 = 0;
+    n1 = n_;
+  }
+  if (rows <= 0 || n_ == 0 || n1 <= n0) return Status::Ok();
   if (rows > max_rows_) return AtbError(atb::kInvalidParam, "input: ", rows, " rows in one block, plan has ", max_rows_);
   if (kind_ == LpKind::kW8A8) {
     MC2_RETURN_IF_ERROR(w8a8_->Execute(reinterpret_cast<const int8_t*>(x), rows, 0, nullptr, dst, 0, scratch,
@@ -255,7 +259,9 @@ Status LpLocalProduct::Run(const char* x, int64_t rows, const float* token_scale
   auto task = [&](int64_t t, int) {
     char* my_scratch = scratch + static_cast<size_t>(t) * slice_;
     if (use_wq_) {
-      const kernels::MatmulRange range = kernels::SplitRange(rows, n_, wq_.n_align(), kSplitRows, t, threads);
+      kernels::MatmulRange range = kernels::SplitRange(rows, n1 - n0, wq_.n_align(), kSplitRows, t, threads);
+      range.n0 += n0;
+      range.n1 += n0;
       if (range.empty()) return;
       kernels::WqMatmulArgs args;
       args.x = x;
@@ -265,7 +271,9 @@ Status LpLocalProduct::Run(const char* x, int64_t rows, const float* token_scale
       error.Record(kernels::ExecuteWqMatmul(wq_, args, range, my_scratch, slice_));
       return;
     }
-    const kernels::MatmulRange range = kernels::SplitRange(rows, n_, 32, kSplitRows, t, threads);
+    kernels::MatmulRange range = kernels::SplitRange(rows, n1 - n0, 32, kSplitRows, t, threads);
+    range.n0 += n0;
+    range.n1 += n0;
     if (range.empty()) return;
     kernels::FloatMatmulArgs args;
     args.x = x;

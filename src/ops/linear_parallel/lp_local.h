@@ -45,7 +45,13 @@ class LpLocalProduct {
 
   // dst rows [0, rows) = P of x rows [0, rows) (x: row stride k, the input dtype; dst: row stride
   // n, the output dtype). token_scale: PER_TOKEN scales of these rows, else null.
-  Status Run(const char* x, int64_t rows, const float* token_scale, char* dst, char* scratch, ThreadPool* pool) const;
+  // Columns [n0, n1) only when given (n1 < 0: all; W8A8 always computes every column, so callers
+  // cutting columns ask ColumnBlocks() first).
+  Status Run(const char* x, int64_t rows, const float* token_scale, char* dst, char* scratch, ThreadPool* pool,
+             int64_t n0 = 0, int64_t n1 = -1) const;
+  // Whether Run computes column ranges, and the column block ranges should be multiples of.
+  bool ColumnBlocks() const { return kind_ != LpKind::kW8A8; }
+  int64_t col_align() const { return use_wq_ ? wq_.n_align() : 32; }
 
  private:
   Status PlanFloat(const void* weight, bool transposed);

@@ -25,6 +25,10 @@ enum WorkspaceKey : int { kScratch = 1, kBuffer = 2 };
 // alone (LINEAR_REDUCE_SCATTER: 1.70x) against 1.00x for one chunk (as ArnOp found, arn_schedule.cc).
 constexpr int64_t kMinChunkRows = 256;
 constexpr int64_t kTargetChunks = 4;
+// Chained prefill (ranks on other machines): chunks of at least this many rows (as ARN's,
+// arn_schedule.cc: a slow link makes hiding the transfer worth smaller matmul calls).
+constexpr int64_t kMinChainedChunkRows = 128;
+constexpr int64_t kChainedTargetChunks = 8;  // why 8: arn_schedule.cc
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -193,6 +197,22 @@ Status LinearParallelOp::Plan(const LinearParallelTensors& t, const LpShapeInfo&
     s.pass_rows = s.rows;
     s.chunk_rows = s.rows;
   }
+  if (s.algorithm == LpAlgorithm::kChained) {
+    // Prefill between machines: chunks on the progress thread (lp_fused.h). The rows cut into
+    // chunks: the product's (all-reduce), each block's (reduce-scatter), the input's (all-gather).
+    const int64_t cut = s.type == Type::kLinearReduceScatter ? s.rows / world : s.rows;
+    s.chunk_rows = cut;
+    if (cut > kernels::kWqDecodeMaxM || (options.chunk_rows > 0 && options.chunk_rows < cut)) {
+      int64_t chunk = options.chunk_rows > 0 ? options.chunk_rows
+                                             : std::max(kMinChainedChunkRows, CeilDiv(cut, kChainedTargetChunks));
+      chunk = std::max(chunk, CeilDiv(cut, kLpMaxChunks));
+      s.chunk_rows = std::max<int64_t>(1, std::min(chunk, cut));
+    }
+    if (s.chunk_rows < cut) {
+      matmul_rows = s.chunk_rows;
+      progress_ = std::make_unique<ProgressThread>();
+    }
+  }
   s.max_matmul_rows = matmul_rows;
   if (empty_) return Status::Ok();
 
@@ -247,6 +267,7 @@ Status LinearParallelOp::Execute(const LinearParallelTensors& t, void* workspace
   run.intermediate = t.intermediate ? const_cast<char*>(LpElementPtr(*t.intermediate)) : nullptr;
   run.matmul_scratch = static_cast<char*>(booking_.Get(base, kScratch));
   run.buffer = static_cast<char*>(booking_.Get(base, kBuffer));
+  run.progress = progress_.get();
   return RunLinearParallel(run);
 }
 

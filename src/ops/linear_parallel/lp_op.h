@@ -24,6 +24,7 @@
 #include "core/op_params.h"
 #include "core/status_or.h"
 #include "ops/common/context.h"
+#include "ops/common/progress_thread.h"
 #include "ops/common/workspace.h"
 #include "ops/linear_parallel/lp_local.h"
 #include "ops/linear_parallel/lp_validate.h"
@@ -56,6 +57,8 @@ struct LpSchedule {
   // All-gather: input rows per pass. AG+RS: everything in one pass.
   int64_t pass_rows = 0;
   int64_t chunk_rows = 0;  // rows per overlap chunk inside a pass
+  // Chained: rows per chunk of the pipeline (the product's rows for all-reduce, of each rank's
+  // block for reduce-scatter, of each rank's input for all-gather); the whole otherwise.
   int64_t max_matmul_rows = 0;
 };
 
@@ -88,6 +91,7 @@ class LinearParallelOp {
   bool has_residual_ = false;
   WorkspaceBooking booking_;
   size_t workspace_bytes_ = 0;
+  std::unique_ptr<ProgressThread> progress_;  // chained prefill with chunks only
 };
 
 }  // namespace mc2::ops

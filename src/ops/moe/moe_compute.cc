@@ -8,6 +8,7 @@
 #include "core/float16.h"
 #include "kernels/epilogue.h"
 #include "kernels/float_matmul.h"
+#include "ops/common/progress_thread.h"
 
 namespace mc2::ops {
 namespace {
@@ -117,7 +118,7 @@ size_t MoeScratchSlice(const MoeGeometry& g) {
          RoundUp(static_cast<size_t>(kEpilogueRows * g.ml) * sizeof(float));
 }
 
-Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e) {
+Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e, ProgressThread* lend) {
   const MoeGeometry& g = *run.g;
   if (g.rows == 0 || g.ml == 0) return Status::Ok();
   const kernels::FloatMatmulDesc desc = Desc(g);
@@ -135,15 +136,27 @@ Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e) {
   args.y_batch_stride = g.rows * g.ml;
   const int threads = Threads(run.pool);
   const size_t matmul_bytes = run.scratch_slice - RoundUp(static_cast<size_t>(kEpilogueRows * g.ml) * sizeof(float));
+  // Lending: column blocks of ~kLendFlops, the core lent to the progress thread between them.
+  int64_t step = g.ml;
+  if (lend != nullptr) {
+    const double per_col = 2.0 * static_cast<double>(g.rows) * static_cast<double>(std::max<int64_t>(1, g.h));
+    step = std::max<int64_t>(32, static_cast<int64_t>(kLendFlops / per_col) / 32 * 32);
+  }
   FirstError error;
-  auto task = [&](int64_t t, int thread) {
-    const kernels::MatmulRange range = kernels::SplitRange(g.rows, g.ml, 32, kMatmulSplitRows, t, threads);
-    if (range.empty()) return;
-    char* scratch = run.scratch + static_cast<size_t>(thread) * run.scratch_slice;
-    error.Record(kernels::ExecuteFloatMatmul(desc, args, e, e + 1, range, scratch, matmul_bytes));
-    if (NeedsEpilogue(g)) Epilogue(run, e, range, reinterpret_cast<float*>(scratch + matmul_bytes));
-  };
-  MC2_RETURN_IF_ERROR(ForTasks(run.pool, threads, task));
+  for (int64_t c0 = 0; c0 < g.ml; c0 += step) {
+    const int64_t c1 = std::min(g.ml, c0 + step);
+    if (c0 > 0 && lend != nullptr) lend->Lend(run.ep);
+    auto task = [&](int64_t t, int thread) {
+      kernels::MatmulRange range = kernels::SplitRange(g.rows, c1 - c0, 32, kMatmulSplitRows, t, threads);
+      range.n0 += c0;
+      range.n1 += c0;
+      if (range.empty()) return;
+      char* scratch = run.scratch + static_cast<size_t>(thread) * run.scratch_slice;
+      error.Record(kernels::ExecuteFloatMatmul(desc, args, e, e + 1, range, scratch, matmul_bytes));
+      if (NeedsEpilogue(g)) Epilogue(run, e, range, reinterpret_cast<float*>(scratch + matmul_bytes));
+    };
+    MC2_RETURN_IF_ERROR(ForTasks(run.pool, threads, task));
+  }
   return error.Take();
 }
 

@@ -20,6 +20,8 @@
 
 namespace mc2::ops {
 
+class ProgressThread;
+
 // Wall time per phase of Execute, summed over calls, for benchmarks and diagnosis (MoeOp::
 // set_phase_times). Fused: begin = SymmetricChannel::Begin; push = own chunks into peers' EP
 // halves; ep_wait / tp_wait = waiting for the peers' signals; forward = EP half -> y2; gather =
@@ -61,7 +63,8 @@ struct MoeRun {
   char* y3 = nullptr;             // (El, rows, Ml) or null
   char* scratch = nullptr;        // per-thread slices of `scratch_slice` bytes
   size_t scratch_slice = 0;
-  char* chain = nullptr;          // chained path: receive, gather and (without y2) y2 buffers
+  char* chain = nullptr;          // chained path: send, receive, gather and (without y2) y2 buffers
+  ProgressThread* progress = nullptr;  // chained path with several local experts
   MoePhaseTimes* times = nullptr;  // optional per-phase timers
 };
 
@@ -71,8 +74,10 @@ inline constexpr int64_t kEpilogueRows = 16;
 // Scratch bytes one thread needs for ExpertMatmul.
 size_t MoeScratchSlice(const MoeGeometry& g);
 
-// y1[e] (and y3[e]) from y2e, expert e's (rows, H) gathered input, row-major.
-Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e);
+// y1[e] (and y3[e]) from y2e, expert e's (rows, H) gathered input, row-major. With `lend`, in
+// column blocks of ~kLendFlops (ops/arn/arn_fused.cc says why 2e8) with lend->Lend() between them (the chained pipeline).
+inline constexpr double kLendFlops = 2e8;
+Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e, ProgressThread* lend = nullptr);
 
 // Copies `rows` rows of `cols` elements of 2 bytes from src (row stride src_stride) to dst (row
 // stride dst_stride), cut across the pool when large.

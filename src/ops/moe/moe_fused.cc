@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/trace.h"
+#include "ops/common/progress_thread.h"
 #include "ops/common/symmetric_channel.h"
 
 #ifndef MADV_POPULATE_WRITE
@@ -31,6 +33,7 @@ class FusedPass {
       if (s >= 1 && s - 1 < n_) MC2_RETURN_IF_ERROR(Forward(s - 1));
       if (s >= 2) {
         MC2_RETURN_IF_ERROR(Gather(s - 2));
+        MC2_TRACE_CHUNK("moe.matmul", kCompute, e0_ + s - 2);
         MC2_RETURN_IF_ERROR(ExpertMatmul(run_, e0_ + s - 2, Y2(t_, s - 2)));
         clock_.Mark(MoePhaseTimes::kMatmul);
       }
@@ -51,6 +54,7 @@ class FusedPass {
   }
 
   Status Push(int64_t s) {
+    MC2_TRACE_CHUNK("moe.alltoall_push", kComm, e0_ + s);
     for (int64_t k = 0; k < g_.ep; ++k) {
       const int q = static_cast<int>((p_ + k) % g_.ep);  // every rank starts with a different peer
       if (q == p_) {
@@ -66,8 +70,12 @@ class FusedPass {
   Status Forward(int64_t s) {
     for (int64_t k = 1; k < g_.ep; ++k) {
       const int i = static_cast<int>((p_ + k) % g_.ep);
-      MC2_RETURN_IF_ERROR(ep_ch_.Wait(i, static_cast<int>(s), seq_ep_));
+      {
+        MC2_TRACE_CHUNK("moe.wait_ep", kWait, e0_ + s);
+        MC2_RETURN_IF_ERROR(ep_ch_.Wait(i, static_cast<int>(s), seq_ep_));
+      }
       clock_.Mark(MoePhaseTimes::kEpWait);
+      MC2_TRACE_CHUNK("moe.alltoall_place", kComm, e0_ + s);
       MC2_RETURN_IF_ERROR(PlaceBlock(run_, Y2(t_, s), i, t_, EpSlot(p_, s, i)));
       clock_.Mark(MoePhaseTimes::kForward);
     }
@@ -78,8 +86,12 @@ class FusedPass {
     char* mine = Y2(t_, s);
     for (int64_t k = 1; k < g_.tp; ++k) {
       const int j = static_cast<int>((t_ + k) % g_.tp);
-      MC2_RETURN_IF_ERROR(tp_ch_.Wait(j, static_cast<int>(s), seq_tp_));
+      {
+        MC2_TRACE_CHUNK("moe.wait_tp", kWait, e0_ + s);
+        MC2_RETURN_IF_ERROR(tp_ch_.Wait(j, static_cast<int>(s), seq_tp_));
+      }
       clock_.Mark(MoePhaseTimes::kTpWait);
+      MC2_TRACE_CHUNK("moe.allgather_copy", kComm, e0_ + s);
       const char* theirs = Y2(j, s);
       for (int64_t i = 0; i < g_.ep; ++i) {
         const size_t at = static_cast<size_t>(g_.BlockRow(i, j) * g_.h + g_.BlockCol(j)) * g_.elem;
@@ -147,27 +159,120 @@ void PrefaultMoeBuffers(comm::Communicator* ep, comm::Communicator* tp, const Mo
   PopulateHalves(tp, n * g.ExpertY2Bytes());
 }
 
+bool MoeChainPipelined(const MoeGeometry& g, MoeAlgorithm algorithm) {
+  return algorithm == MoeAlgorithm::kChained && g.el > 1 && g.ep * g.tp > 1 && g.block() > 0;
+}
+
 size_t MoeChainBytes(const MoeGeometry& g, MoeAlgorithm algorithm) {
   if (algorithm != MoeAlgorithm::kChained) return 0;
   const size_t x_bytes = static_cast<size_t>(g.ep * g.el * g.block()) * g.elem;
   // Received blocks (|x|), the TP gather of them (tp |x|), and y2 when the caller did not ask
-  // for it (El * ExpertY2Bytes() = tp |x|).
-  return x_bytes * static_cast<size_t>(1 + g.tp) + (g.want_y2 ? 0 : static_cast<size_t>(g.el) * g.ExpertY2Bytes());
+  // for it (El * ExpertY2Bytes() = tp |x|); expert by expert also the staged sends (|x|).
+  const size_t send = MoeChainPipelined(g, algorithm) ? x_bytes : 0;
+  return send + x_bytes * static_cast<size_t>(1 + g.tp) + (g.want_y2 ? 0 : static_cast<size_t>(g.el) * g.ExpertY2Bytes());
 }
+
+namespace {
+
+// The chain expert by expert (moe_fused.h). Workspace: send (El, ep, blk), recv (El, ep, blk),
+// gathered (El, tp, ep, blk), then y2 when not asked for.
+class ChainPipeline {
+ public:
+  explicit ChainPipeline(const MoeRun& run)
+      : run_(run), g_(*run.g), blk_(static_cast<size_t>(g_.block()) * g_.elem),
+        x_bytes_(static_cast<size_t>(g_.ep * g_.el) * blk_), send_(run.chain), recv_(send_ + x_bytes_),
+        gathered_(recv_ + x_bytes_),
+        y2_(run.y2 != nullptr ? run.y2 : gathered_ + x_bytes_ * static_cast<size_t>(g_.tp)) {}
+
+  Status Run() {
+    ProgressThread& progress = *run_.progress;
+    PhaseClock clock(run_.times);
+    progress.Begin(&ChainPipeline::Task, this);
+    progress.Post(g_.el);  // the exchanges need nothing from the matmuls
+    Status status;
+    for (int64_t e = 0; e < g_.el && status.ok(); ++e) {
+      {
+        MC2_TRACE_CHUNK("moe.wait_comm", kWait, e);
+        progress.WaitFor(e + 1);
+      }
+      clock.Mark(MoePhaseTimes::kTpWait);
+      char* y2e = y2_ + static_cast<size_t>(e) * g_.ExpertY2Bytes();
+      {
+        MC2_TRACE_CHUNK("moe.place", kOther, e);
+        const char* ge = gathered_ + static_cast<size_t>(e * g_.tp * g_.ep) * blk_;
+        for (int64_t j = 0; j < g_.tp && status.ok(); ++j) {
+          for (int64_t i = 0; i < g_.ep && status.ok(); ++i) {
+            status = PlaceBlock(run_, y2e, i, j, ge + static_cast<size_t>(j * g_.ep + i) * blk_);
+          }
+        }
+      }
+      clock.Mark(MoePhaseTimes::kGather);
+      if (status.ok()) {
+        MC2_TRACE_CHUNK("moe.matmul", kCompute, e);
+        progress.Lend(run_.ep);
+        status = ExpertMatmul(run_, e, y2e, &progress);
+      }
+      clock.Mark(MoePhaseTimes::kMatmul);
+    }
+    trace::Scope wait("moe.wait_progress", trace::Category::kWait);
+    Status comm_status = progress.Finish();
+    wait.End();
+    MC2_RETURN_IF_ERROR(status);
+    return comm_status;
+  }
+
+ private:
+  // On the progress thread: expert e's all-to-all over EP and all-gather over TP (no pool).
+  static Status Task(void* self, int64_t e) {
+    auto* p = static_cast<ChainPipeline*>(self);
+    const MoeGeometry& g = p->g_;
+    char* send = p->send_ + static_cast<size_t>(e * g.ep) * p->blk_;
+    char* recv = p->recv_ + static_cast<size_t>(e * g.ep) * p->blk_;
+    {
+      MC2_TRACE_CHUNK("moe.alltoall", kComm, e);
+      for (int64_t q = 0; q < g.ep; ++q) {
+        std::memcpy(send + static_cast<size_t>(q) * p->blk_,
+                    p->run_.x + static_cast<size_t>(q * g.el + e) * p->blk_, p->blk_);
+      }
+      MC2_RETURN_IF_ERROR(p->run_.ep->AllToAll(send, recv, static_cast<size_t>(g.block()), g.dt));
+    }
+    MC2_TRACE_CHUNK("moe.allgather", kComm, e);
+    return p->run_.tp->AllGather(recv, p->gathered_ + static_cast<size_t>(e * g.tp * g.ep) * p->blk_,
+                                 static_cast<size_t>(g.ep * g.block()), g.dt);
+  }
+
+  const MoeRun& run_;
+  const MoeGeometry& g_;
+  const size_t blk_, x_bytes_;
+  char* const send_;
+  char* const recv_;
+  char* const gathered_;
+  char* const y2_;
+};
+
+}  // namespace
 
 Status RunMoeChained(const MoeRun& run) {
   const MoeGeometry& g = *run.g;
+  if (run.progress != nullptr && MoeChainPipelined(g, MoeAlgorithm::kChained)) return ChainPipeline(run).Run();
   const size_t x_elems = static_cast<size_t>(g.ep * g.el * g.block());
   char* recv = run.chain;
   char* gathered = recv + x_elems * g.elem;
   char* y2 = run.y2 != nullptr ? run.y2 : gathered + x_elems * static_cast<size_t>(g.tp) * g.elem;
   // recv[i] = x_(i, t)[p*El .. (p+1)*El): block i of the all-to-all, (El, Cl, Hl).
   PhaseClock clock(run.times);
-  MC2_RETURN_IF_ERROR(run.ep->AllToAll(run.x, recv, static_cast<size_t>(g.el * g.block()), g.dt));
+  {
+    MC2_TRACE_SCOPE("moe.alltoall", kComm);
+    MC2_RETURN_IF_ERROR(run.ep->AllToAll(run.x, recv, static_cast<size_t>(g.el * g.block()), g.dt));
+  }
   clock.Mark(MoePhaseTimes::kPush);
   // gathered[j] = recv of TP rank j: (tp, ep, El, Cl, Hl).
-  MC2_RETURN_IF_ERROR(run.tp->AllGather(recv, gathered, x_elems, g.dt));
+  {
+    MC2_TRACE_SCOPE("moe.allgather", kComm);
+    MC2_RETURN_IF_ERROR(run.tp->AllGather(recv, gathered, x_elems, g.dt));
+  }
   clock.Mark(MoePhaseTimes::kTpWait);
+  trace::Scope place("moe.place", trace::Category::kOther);
   for (int64_t e = 0; e < g.el; ++e) {
     char* y2e = y2 + static_cast<size_t>(e) * g.ExpertY2Bytes();
     for (int64_t j = 0; j < g.tp; ++j) {
@@ -177,8 +282,10 @@ Status RunMoeChained(const MoeRun& run) {
       }
     }
   }
+  place.End();
   clock.Mark(MoePhaseTimes::kGather);
   for (int64_t e = 0; e < g.el; ++e) {
+    MC2_TRACE_CHUNK("moe.matmul", kCompute, e);
     MC2_RETURN_IF_ERROR(ExpertMatmul(run, e, y2 + static_cast<size_t>(e) * g.ExpertY2Bytes()));
   }
   clock.Mark(MoePhaseTimes::kMatmul);

@@ -43,6 +43,17 @@
 // expert does not fit half a buffer: Communicator::AllToAll over EP into the workspace,
 // AllGather over TP, reorder into y2 (or the workspace), batch matmul. Both paths give the same
 // bits: the data is copied, never combined, and the matmul is the same call.
+// With several local experts the chain runs expert by expert on the plan's ProgressThread
+// (ops/common/progress_thread.h), so the all-to-all and TP all-gather of the next experts overlap
+// the batch matmul of the current one, as the fused path does on one machine:
+//
+//   progress thread:  A2A 0 + AG 0 | A2A 1 + AG 1 | A2A 2 + AG 2 | ...   (all posted at once)
+//   caller:                        | place 0, matmul 0 | place 1, matmul 1 | ...
+//
+// Task e stages expert e's EP blocks contiguously (El, ep, Cl, Hl), AllToAll over EP into the
+// receive area of expert e, AllGather over TP into expert e's gather area (tp, ep, Cl, Hl); the
+// caller waits for task e, places the blocks into y2[e] and multiplies, lending the core to the
+// thread between experts (ProgressThread::Lend).
 #pragma once
 
 #include "core/status.h"
@@ -66,5 +77,7 @@ void PrefaultMoeBuffers(comm::Communicator* ep, comm::Communicator* tp, const Mo
 
 // Workspace the chained path needs (0 for the fused path).
 size_t MoeChainBytes(const MoeGeometry& g, MoeAlgorithm algorithm);
+// Whether the chained path runs expert by expert on a progress thread.
+bool MoeChainPipelined(const MoeGeometry& g, MoeAlgorithm algorithm);
 
 }  // namespace mc2::ops

@@ -142,6 +142,7 @@ Status MoeOp::Plan(const MoeTensors& t, const MoeAttrs& attrs, const MoeOptions&
   booking_.Book(kScratch, scratch_slice_ * static_cast<size_t>(threads), kAlign);
   if (g_.has_bias) booking_.Book(kBias, static_cast<size_t>(g_.el * g_.ml) * sizeof(float), kAlign);
   booking_.Book(kChain, MoeChainBytes(g_, schedule_.algorithm), kAlign);
+  if (MoeChainPipelined(g_, schedule_.algorithm)) progress_ = std::make_unique<ProgressThread>();
   workspace_bytes_ = booking_.total_bytes() + kAlign;  // slack to align the caller's pointer
   return Status::Ok();
 }
@@ -190,6 +191,7 @@ Status MoeOp::Execute(const MoeTensors& t, void* workspace, size_t workspace_byt
   run.scratch = static_cast<char*>(booking_.Get(base, kScratch));
   run.scratch_slice = scratch_slice_;
   run.chain = static_cast<char*>(booking_.Get(base, kChain));
+  run.progress = progress_.get();
   run.times = times_;
   if (times_ != nullptr) ++times_->calls;
   if (g_.has_bias) {

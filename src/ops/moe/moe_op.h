@@ -26,6 +26,7 @@
 #include "core/op_params.h"
 #include "core/status_or.h"
 #include "core/thread_pool.h"
+#include "ops/common/progress_thread.h"
 #include "ops/common/workspace.h"
 #include "ops/moe/moe_compute.h"
 #include "ops/moe/moe_plan.h"
@@ -76,6 +77,7 @@ class MoeOp {
   size_t scratch_slice_ = 0;
   size_t workspace_bytes_ = 0;
   MoePhaseTimes* times_ = nullptr;
+  std::unique_ptr<ProgressThread> progress_;  // chained with several local experts
 };
 
 }  // namespace mc2::ops
