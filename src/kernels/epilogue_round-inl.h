@@ -70,10 +70,10 @@ HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> F32ToHalfBits(DF df, hn::Vec<DF> v)
   const auto shift = hn::BitCast(
       du, hn::Min(hn::Max(hn::Set(di, 13), hn::Sub(hn::Set(di, -1), e)), hn::Set(di, 31)));
   const auto mant = hn::Or(hn::And(ax, hn::Set(du, 0x7fffffu)), hn::Set(du, 0x800000u));
-  auto q = mant >> shift;
+  auto q = hn::Shr(mant, shift);
   const auto one = hn::Set(du, 1u);
-  const auto rem = hn::BitCast(di, hn::And(mant, hn::Sub(one << shift, one)));
-  const auto half = hn::BitCast(di, one << hn::Sub(shift, one));
+  const auto rem = hn::BitCast(di, hn::And(mant, hn::Sub(hn::Shl(one, shift), one)));
+  const auto half = hn::BitCast(di, hn::Shl(one, hn::Sub(shift, one)));
   hn::Mask<decltype(di)> up;
   if constexpr (kRound == kRoundEven) {
     const auto odd = hn::BitCast(di, hn::And(q, one));

@@ -114,11 +114,15 @@ void SmallTileNk(const FloatRunArgs& a, const float* x32, size_t ldx, size_t r0,
       a31 = hn::MulAdd(xv, b1, a31);
     }
   }
-  const VF acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-  for (size_t r = 0; r < 4; ++r) {
-    out[2 * r] = hn::GetLane(hn::SumOfLanes(df, acc[r][0]));
-    out[2 * r + 1] = hn::GetLane(hn::SumOfLanes(df, acc[r][1]));
-  }
+  // Named, not an array of vectors (SVE vectors cannot be array elements). Rows past MR are 0.
+  out[0] = hn::GetLane(hn::SumOfLanes(df, a00));
+  out[1] = hn::GetLane(hn::SumOfLanes(df, a01));
+  out[2] = hn::GetLane(hn::SumOfLanes(df, a10));
+  out[3] = hn::GetLane(hn::SumOfLanes(df, a11));
+  out[4] = hn::GetLane(hn::SumOfLanes(df, a20));
+  out[5] = hn::GetLane(hn::SumOfLanes(df, a21));
+  out[6] = hn::GetLane(hn::SumOfLanes(df, a30));
+  out[7] = hn::GetLane(hn::SumOfLanes(df, a31));
 }
 
 void SmallM(const FloatRunArgs& a) {

@@ -28,10 +28,19 @@ HWY_BEFORE_NAMESPACE();
 namespace mc2::kernels::HWY_NAMESPACE {
 
 constexpr int kParts = 16;  // partial sums of ms (rms_norm.h)
+#if HWY_HAVE_SCALABLE
+// SVE: Lanes() is known only at run time and vectors are sizeless (no arrays of them), so the 16
+// partial sums are four 4-lane vectors (CappedTag<float, 4> has exactly 4 lanes at every SVE
+// vector length), held in named variables.
+using DPart = hn::CappedTag<float, 4>;
+constexpr size_t kPartVecs = 4;
+#else
 using DPart = hn::CappedTag<float, kParts>;
 // Vectors holding the kParts partial sums (2 on AVX2, 4 on SSE4/NEON, 1 on AVX-512). Fixed-width
-// targets only: Lanes() == MaxLanes() there.
+// targets: Lanes() == MaxLanes() there.
 constexpr size_t kPartVecs = kParts / hn::MaxLanes(DPart());
+#endif
+static_assert(kPartVecs * hn::MaxLanes(DPart()) == kParts, "16 partial sums");
 
 // y = round(A + residual) stored to `y`; returns x = float(y), widened from the stored bits (one
 // narrowing conversion per vector, not two: the conversions bound this kernel, ~9 cycles per 8
@@ -60,9 +69,10 @@ HWY_INLINE hn::Vec<DF> StoreY(DF df, hn::Vec<DF> s, void* y) {
   }
 }
 
-// Pass 1 over kParts elements at a/res/y: adds their terms to acc[0..kParts/N).
-template <int kA, int kT, class DF, class V>
-HWY_INLINE void Pass1Block(DF df, const char* a, const char* res, char* y, float inv_n, V* acc) {
+// Pass 1 over kParts elements at a/res/y: hands the terms of partial-sum vector v to add(v, term).
+template <int kA, int kT, class DF, class AddFn>
+HWY_INLINE void Pass1Block(DF df, const char* a, const char* res, char* y, float inv_n, const AddFn& add) {
+  using V = hn::Vec<DF>;
   const size_t lanes = hn::Lanes(df);
   const V vinv = hn::Set(df, inv_n);
 #pragma GCC unroll 16
@@ -72,7 +82,7 @@ HWY_INLINE void Pass1Block(DF df, const char* a, const char* res, char* y, float
     if constexpr (kA != kT) av = RoundToKind<kT, kRoundEven>(df, av);
     const V rv = LoadAsF32<kT>(df, res + off * ElemBytes(kT));
     const V x = StoreY<kT>(df, hn::Add(av, rv), y + off * ElemBytes(kT));
-    acc[v] = hn::Add(acc[v], hn::Mul(hn::Mul(x, x), vinv));
+    add(v, hn::Mul(hn::Mul(x, x), vinv));
   }
 }
 
@@ -91,9 +101,22 @@ void RowsT(const AddRmsNormArgs& args, int64_t row_begin, int64_t row_end) {
     char* y = static_cast<char*>(args.y) + i * args.y_stride * et;
     char* out = static_cast<char*>(args.norm_out) + i * args.norm_out_stride * et;
 
-    V acc[kPartVecs];
+#if HWY_HAVE_SCALABLE
+    V acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+    const auto acc = [&](size_t v, V t) HWY_ATTR {
+      switch (v) {
+        case 0: acc0 = hn::Add(acc0, t); break;
+        case 1: acc1 = hn::Add(acc1, t); break;
+        case 2: acc2 = hn::Add(acc2, t); break;
+        default: acc3 = hn::Add(acc3, t); break;
+      }
+    };
+#else
+    V accs[kPartVecs];
 #pragma GCC unroll 16
-    for (size_t v = 0; v < kPartVecs; ++v) acc[v] = hn::Zero(df);
+    for (size_t v = 0; v < kPartVecs; ++v) accs[v] = hn::Zero(df);
+    const auto acc = [&](size_t v, V t) HWY_ATTR { accs[v] = hn::Add(accs[v], t); };
+#endif
     int64_t j = 0;
     for (; j + kParts <= n; j += kParts) {
       Pass1Block<kA, kT>(df, a + j * ea, res + j * et, y + j * et, inv_n, acc);
@@ -107,7 +130,14 @@ void RowsT(const AddRmsNormArgs& args, int64_t row_begin, int64_t row_end) {
       std::memcpy(y + j * et, ty, rem * et);
     }
     alignas(64) float part[kParts];
-    for (size_t v = 0; v < kPartVecs; ++v) hn::Store(acc[v], df, part + v * lanes);
+#if HWY_HAVE_SCALABLE
+    hn::Store(acc0, df, part);
+    hn::Store(acc1, df, part + lanes);
+    hn::Store(acc2, df, part + 2 * lanes);
+    hn::Store(acc3, df, part + 3 * lanes);
+#else
+    for (size_t v = 0; v < kPartVecs; ++v) hn::Store(accs[v], df, part + v * lanes);
+#endif
     for (int half = kParts / 2; half >= 1; half /= 2) {
       for (int p = 0; p < half; ++p) part[p] += part[p + half];
     }

@@ -41,6 +41,15 @@ using mc2::kernels::HWY_NAMESPACE::StoreFromF32;
 
 #if HWY_TARGET == HWY_SCALAR
 constexpr int kMR = 2;  // no vectors: a plain loop (the reference-like fallback target)
+#elif HWY_HAVE_SCALABLE
+// SVE: Lanes() is known only at run time and vectors cannot be array elements; 4-lane vectors
+// (exactly 4 at every SVE vector length) make a panel row 4 vectors, as on NEON, held in named
+// variables by TileSve below.
+using D32 = hn::CappedTag<int32_t, 4>;
+using D16 = hn::Repartition<int16_t, D32>;
+using DF = hn::Repartition<float, D32>;
+constexpr size_t kVecs = 4;
+constexpr int kMR = 2;
 #else
 using D32 = hn::CappedTag<int32_t, kPanelCols>;
 using D16 = hn::Repartition<int16_t, D32>;
@@ -109,11 +118,75 @@ void Tile(const Job& job, int64_t block, int64_t panel) {
   }
 }
 #else
+// Dequantizes one tile row's vector v (int32 sums acc0 + acc1 from ReorderWidenMulAccumulate) and
+// stores it as kOut at dst + v * lanes.
+template <int kOut>
+HWY_INLINE void StoreTileVec(const Job& job, int64_t row, int64_t col0, size_t v, hn::Vec<D32> acc0,
+                             hn::Vec<D32> acc1, char* dst) {
+  const D32 d32;
+  const DF df;
+  const size_t lanes = hn::Lanes(d32);
+  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
+  const hn::Vec<D32> acc = hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), hn::Load(d32, job.bias + col0 + v * lanes));
+  auto f = hn::Mul(hn::ConvertTo(df, acc), hn::Load(df, job.scale + col0 + v * lanes));
+  if (job.token_scale) f = hn::Mul(f, hn::Set(df, job.token_scale[row]));
+  StoreFromF32<kOut, kRoundEven>(df, f, dst + v * lanes * eo);
+}
+
+#if HWY_HAVE_SCALABLE
+// The SVE tile: kMR = 2 rows x 4 vectors of 4 int32 lanes, every accumulator a named variable.
 template <int kOut>
 HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
   const D32 d32;
   const D16 d16;
-  const DF df;
+  using V32 = hn::Vec<D32>;
+  const int32_t* HWY_RESTRICT a = job.a_packed + block * job.k_pairs * kMR;
+  const int16_t* HWY_RESTRICT b = job.packed + panel * job.k_pairs * (2 * kPanelCols);
+  V32 s00 = hn::Zero(d32), s01 = hn::Zero(d32), s02 = hn::Zero(d32), s03 = hn::Zero(d32);
+  V32 s10 = hn::Zero(d32), s11 = hn::Zero(d32), s12 = hn::Zero(d32), s13 = hn::Zero(d32);
+  V32 t00 = hn::Zero(d32), t01 = hn::Zero(d32), t02 = hn::Zero(d32), t03 = hn::Zero(d32);
+  V32 t10 = hn::Zero(d32), t11 = hn::Zero(d32), t12 = hn::Zero(d32), t13 = hn::Zero(d32);
+  for (int64_t p = 0; p < job.k_pairs; ++p) {
+    const int16_t* bp = b + p * kPanelCols * 2;
+    const hn::Vec<D16> w0 = hn::LoadU(d16, bp), w1 = hn::LoadU(d16, bp + 8);
+    const hn::Vec<D16> w2 = hn::LoadU(d16, bp + 16), w3 = hn::LoadU(d16, bp + 24);
+    const hn::Vec<D16> x0 = hn::BitCast(d16, hn::Set(d32, a[p * kMR]));
+    const hn::Vec<D16> x1 = hn::BitCast(d16, hn::Set(d32, a[p * kMR + 1]));
+    s00 = hn::ReorderWidenMulAccumulate(d32, x0, w0, s00, t00);
+    s01 = hn::ReorderWidenMulAccumulate(d32, x0, w1, s01, t01);
+    s02 = hn::ReorderWidenMulAccumulate(d32, x0, w2, s02, t02);
+    s03 = hn::ReorderWidenMulAccumulate(d32, x0, w3, s03, t03);
+    s10 = hn::ReorderWidenMulAccumulate(d32, x1, w0, s10, t10);
+    s11 = hn::ReorderWidenMulAccumulate(d32, x1, w1, s11, t11);
+    s12 = hn::ReorderWidenMulAccumulate(d32, x1, w2, s12, t12);
+    s13 = hn::ReorderWidenMulAccumulate(d32, x1, w3, s13, t13);
+  }
+  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
+  const int rows = static_cast<int>(job.m - row0 < kMR ? job.m - row0 : kMR);
+  const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
+  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
+  char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
+  alignas(64) char buf[kPanelCols * 4];
+  char* dst = cols == kPanelCols ? out : buf;
+  StoreTileVec<kOut>(job, row0, col0, 0, s00, t00, dst);
+  StoreTileVec<kOut>(job, row0, col0, 1, s01, t01, dst);
+  StoreTileVec<kOut>(job, row0, col0, 2, s02, t02, dst);
+  StoreTileVec<kOut>(job, row0, col0, 3, s03, t03, dst);
+  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+  if (rows < 2) return;
+  out += job.ldo * static_cast<int64_t>(eo);
+  dst = cols == kPanelCols ? out : buf;
+  StoreTileVec<kOut>(job, row0 + 1, col0, 0, s10, t10, dst);
+  StoreTileVec<kOut>(job, row0 + 1, col0, 1, s11, t11, dst);
+  StoreTileVec<kOut>(job, row0 + 1, col0, 2, s12, t12, dst);
+  StoreTileVec<kOut>(job, row0 + 1, col0, 3, s13, t13, dst);
+  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+}
+#else
+template <int kOut>
+HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
+  const D32 d32;
+  const D16 d16;
   using V32 = hn::Vec<D32>;
   const size_t lanes = hn::Lanes(d32);
   const int32_t* HWY_RESTRICT a = job.a_packed + block * job.k_pairs * kMR;
@@ -150,16 +223,11 @@ HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
     char* row_out = out + r * job.ldo * static_cast<int64_t>(eo);
     char* dst = cols == kPanelCols ? row_out : buf;
 #pragma GCC unroll 16
-    for (size_t v = 0; v < kVecs; ++v) {
-      const V32 acc = hn::Add(hn::RearrangeToOddPlusEven(acc0[r][v], acc1[r][v]),
-                              hn::Load(d32, job.bias + col0 + v * lanes));
-      auto f = hn::Mul(hn::ConvertTo(df, acc), hn::Load(df, job.scale + col0 + v * lanes));
-      if (job.token_scale) f = hn::Mul(f, hn::Set(df, job.token_scale[row0 + r]));
-      StoreFromF32<kOut, kRoundEven>(df, f, dst + v * lanes * eo);
-    }
+    for (size_t v = 0; v < kVecs; ++v) StoreTileVec<kOut>(job, row0 + r, col0, v, acc0[r][v], acc1[r][v], dst);
     if (cols != kPanelCols) std::memcpy(row_out, buf, static_cast<size_t>(cols) * eo);
   }
 }
+#endif  // HWY_HAVE_SCALABLE
 #endif  // HWY_TARGET == HWY_SCALAR
 
 template <int kOut>
