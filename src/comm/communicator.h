@@ -141,6 +141,7 @@ class Communicator {
   // Over several machines (hierarchical.cc).
   Status HierAllReduce(const void* src, void* dst, size_t count, DType dtype, ReduceOp op);
   Status HierAllReduceChain(const char* src, char* dst, size_t count, DType dtype, ReduceOp op);
+  Status HierAllReduceExchange(const char* src, char* dst, size_t count, DType dtype, ReduceOp op);
   Status HierFail(Status status);  // an error marks this and the local communicator broken
   Status HierReduceScatter(const void* src, void* dst, size_t recv_count, DType dtype, ReduceOp op);
 

@@ -18,11 +18,20 @@
 // one copy of the result per machine. Reducing inside machines first and then across them would
 // be shorter but adds in a different order (e.g. (x0+x1)+(x2+x3) instead of ((x0+x1)+x2)+x3),
 // which is what made multi-machine sums differ from single-machine ones before.
+// When every rank is alone on its machine there is nothing to reduce inside machines and the
+// chain only serialises the links: the ranks then exchange their raw inputs instead, slice p of
+// every rank going to rank p (an all-to-all), rank p sums its slice over all ranks in rank order
+// with one Reduce — the same bits as the chain, since the chain's partials are exact widenings
+// carried in the accumulator type and rounded once — and the slices are all-gathered. Every link
+// then carries data in both directions at once, in the element type: 2 (R-1)/R x N elements per
+// rank against the chain's accumulator-width hop per machine plus the result's way back (for 2
+// machines and float16, 2 x N x 2 bytes each way at once instead of N x 4 then N x 2 in turn).
 // ReduceScatter is the AllReduce plus a local copy of this rank's block. Data movement
 // (AllGather, AllToAll(V), Broadcast, Barrier) goes to the inter-node layer directly.
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "comm/communicator.h"
@@ -66,6 +75,10 @@ Status Communicator::HierFail(Status status) {
 
 Status Communicator::HierAllReduce(const void* src, void* dst, size_t count, DType dtype,
                                    ReduceOp op) {
+  if (inter_->num_nodes() == size_ && count >= static_cast<size_t>(size_)) {
+    return HierFail(HierAllReduceExchange(static_cast<const char*>(src), static_cast<char*>(dst), count,
+                                          dtype, op));
+  }
   return HierFail(HierAllReduceChain(static_cast<const char*>(src), static_cast<char*>(dst), count,
                                      dtype, op));
 }
@@ -164,6 +177,55 @@ Status Communicator::HierAllReduceChain(const char* src, char* dst, size_t count
   }
   const int local_root = inter_->LocalRankOf(inter_->node() == root_node ? last_reducer : receiver);
   return local_->Broadcast(dst, count, dtype, local_root);
+}
+
+Status Communicator::HierAllReduceExchange(const char* src, char* dst, size_t count, DType dtype,
+                                           ReduceOp op) {
+  const size_t elem = CommElementBytes(dtype);
+  const size_t ranks = static_cast<size_t>(size_);
+  const size_t per = (count + ranks - 1) / ranks;  // slice p: [p * per, min(count, (p + 1) * per))
+  auto lo = [&](size_t p) { return std::min(count, p * per); };
+  auto len = [&](size_t p) { return std::min(count, (p + 1) * per) - lo(p); };
+  const size_t me = static_cast<size_t>(rank_);
+  const size_t mine = len(me);
+  std::vector<int64_t> sc(ranks), sd(ranks), rc(ranks), rd(ranks);
+  for (size_t p = 0; p < ranks; ++p) {
+    sc[p] = static_cast<int64_t>(len(p));
+    sd[p] = static_cast<int64_t>(lo(p));
+    rc[p] = static_cast<int64_t>(mine);
+    rd[p] = static_cast<int64_t>(p * mine);
+  }
+  // MPI works on buffers of this call's own: a copy of src to send from, the slices to receive
+  // into and (when the slices are uneven) the padded gather. After a failed exchange MPI may still
+  // read or write them (a send cannot be cancelled, nor a receive already matched), so then they
+  // are kept until the process exits, a deliberate leak after an error only; the caller may free
+  // src and dst as soon as the call returns.
+  const bool even = per * ranks == count;
+  auto scratch = std::make_shared<std::vector<char>>((count + ranks * mine + (even ? 0 : ranks * per)) * elem);
+  char* sent = scratch->data();
+  char* slices = sent + count * elem;
+  char* out = even ? dst : slices + ranks * mine * elem;
+  CopyBytes(sent, src, count * elem);
+  auto keep_on_error = [&](Status s) {
+    if (!s.ok()) {
+      static std::mutex kept_mutex;
+      static auto* const kept = new std::vector<std::shared_ptr<std::vector<char>>>();
+      std::lock_guard<std::mutex> lock(kept_mutex);
+      kept->push_back(scratch);
+    }
+    return s;
+  };
+  MC2_RETURN_IF_ERROR(keep_on_error(inter_->AllToAllV(sent, sc.data(), sd.data(), slices, rc.data(), rd.data(), elem)));
+  if (mine > 0) {
+    std::vector<const void*> srcs(ranks);
+    for (size_t p = 0; p < ranks; ++p) srcs[p] = slices + p * mine * elem;
+    MC2_RETURN_IF_ERROR(Reduce(op, dtype, out + me * per * elem, srcs.data(), size_, mine));
+  }
+  // Even slices gather straight into dst: the rule for the caller's dst is the chain's (it sends
+  // the result from dst too).
+  MC2_RETURN_IF_ERROR(keep_on_error(inter_->AllGather(out + me * per * elem, out, per * elem, scratch)));
+  if (!even) CopyBytes(dst, out, count * elem);
+  return Status::Ok();
 }
 
 Status Communicator::HierReduceScatter(const void* src, void* dst, size_t recv_count, DType dtype,

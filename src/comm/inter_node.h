@@ -37,7 +37,8 @@ class InterNode {
                       std::shared_ptr<void> keep = nullptr) = 0;
   virtual Status Recv(void* dst, size_t bytes, int peer, const char* op) = 0;
   // Among all ranks (in rank order).
-  virtual Status AllGather(const void* src, void* dst, size_t bytes) = 0;
+  // `keep` owns src when it is the caller's own scratch (see Send).
+  virtual Status AllGather(const void* src, void* dst, size_t bytes, std::shared_ptr<void> keep = nullptr) = 0;
   virtual Status AllToAllV(const void* src, const int64_t* send_counts, const int64_t* send_displs,
                            void* dst, const int64_t* recv_counts, const int64_t* recv_displs,
                            size_t elem) = 0;

@@ -120,6 +120,13 @@ class Requests {
     }
     std::vector<int> pending;
     for (size_t i = 0; i < reqs_.size(); ++i) {
+      // MPI_Testall leaves every request as it was unless all completed: test each one, so only
+      // the peers whose transfers are really unfinished are named.
+      if (reqs_[i] != MPI_REQUEST_NULL) {
+        int flag = 0;
+        std::lock_guard<std::mutex> lock(MpiMutex());
+        if (MPI_Test(&reqs_[i], &flag, MPI_STATUS_IGNORE) == MPI_SUCCESS && flag) reqs_[i] = MPI_REQUEST_NULL;
+      }
       if (reqs_[i] == MPI_REQUEST_NULL) continue;
       if (std::find(pending.begin(), pending.end(), peers_[i]) == pending.end()) pending.push_back(peers_[i]);
     }
@@ -213,7 +220,7 @@ class MpiInterNode final : public InterNode {
     reqs.Recv(dst, bytes, peer, kTagP2p);
     return reqs.Wait(op);
   }
-  Status AllGather(const void* src, void* dst, size_t bytes) override {
+  Status AllGather(const void* src, void* dst, size_t bytes, std::shared_ptr<void> keep) override {
     char* out = static_cast<char*>(dst);
     char* own = out + bytes * static_cast<size_t>(rank_);
     if (src != own) std::memmove(own, src, bytes);
@@ -222,7 +229,7 @@ class MpiInterNode final : public InterNode {
       const int from = (rank_ + size_ - i) % size_;
       reqs.Recv(out + bytes * static_cast<size_t>(from), bytes, from, kTagAllGather);
     }
-    for (int i = 1; i < size_; ++i) reqs.Send(own, bytes, (rank_ + i) % size_, kTagAllGather);
+    for (int i = 1; i < size_; ++i) reqs.Send(own, bytes, (rank_ + i) % size_, kTagAllGather, keep);
     return reqs.Wait("AllGather");
   }
   Status AllToAllV(const void* src, const int64_t* sc, const int64_t* sd, void* dst,
