@@ -10,6 +10,7 @@
 
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -233,12 +234,17 @@ MoeOutputs MatmulBiasActivation(const MoeInputs& in, const std::vector<double>& 
     for (int64_t e = 0; e < g.el * g.rows * g.h; ++e) out.y2->set(e, y2[e]);
   }
   if (attrs.want_y3) out.y3 = HostTensor(out_dt, {g.el, g.rows, g.ml});
+  std::vector<double> w(static_cast<size_t>(g.ml * g.h));  // expert e's weight as w[mm][hh], read once
   for (int64_t e = 0; e < g.el; ++e) {
+    for (int64_t hh = 0; hh < g.h; ++hh) {
+      for (int64_t mm = 0; mm < g.ml; ++mm) w[static_cast<size_t>(mm * g.h + hh)] = Load3(in.weight, e, hh, mm);
+    }
     for (int64_t row = 0; row < g.rows; ++row) {
       for (int64_t mm = 0; mm < g.ml; ++mm) {
         // Step 3: accumulated in double, rounded once to x's dtype; the bias is not part of it.
         double acc = 0.0;
-        for (int64_t hh = 0; hh < g.h; ++hh) acc += y2[Idx3(e, row, hh, g.rows, g.h)] * Load3(in.weight, e, hh, mm);
+        const double* w_col = w.data() + mm * g.h;
+        for (int64_t hh = 0; hh < g.h; ++hh) acc += y2[Idx3(e, row, hh, g.rows, g.h)] * w_col[hh];
         const double product = Round(acc, g.dt, mode);
         // Step 4: z = product + bias is y3; y1 = act(z).
         double z = product;
