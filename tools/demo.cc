@@ -515,7 +515,7 @@ CLI::App* AddDemo(CLI::App& app, int* exit_code) {
   cmd->add_flag("--threads", o.threads, "ranks as threads of this process (default: processes)");
   cmd->add_option("--preset", o.preset,
                   "sizes: tiny (seconds on 2 cores); 7b (hidden 4096, MLP 11008: 43 MiB weights per rank, ~4 min "
-                  "and 0.4 GB per process on a loaded 2-core machine); 70b (8192, 28672: 224 MiB per rank, 1.4 GB per process, over 20 min on a loaded 2-core machine, mostly the golden model); "
+                  "and 0.4 GB per process on a loaded 2-core machine); 70b (8192, 28672: 224 MiB per rank, 2.1 GB per process, 20 min on a loaded 2-core machine, mostly the golden model); "
                   "moe (16 experts, hidden 4096, M 2048: 64 MiB per rank, ~3 min, up to 1.5 GB with --threads; its MoE row fails "
                   "the fp16 rule in 3 of 1M elements, fused and chained alike: docs/cli.md)")
       ->capture_default_str()
