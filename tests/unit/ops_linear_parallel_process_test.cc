@@ -90,7 +90,7 @@ std::string RunCases(comm::Communicator& comm, double* max_abs, bool internode =
     if (!res.repeat_identical) return StrCat(pc.name, ": two runs differ");
     const auto& want = (*golden)[static_cast<size_t>(comm.rank())];
     double rel = 0;
-    const std::string verdict = testing::JudgeLp(res.output, want.output, max_abs, &rel);
+    const std::string verdict = mc2::testing::JudgeLp(c, comm.rank(), res.output, want.output, max_abs, &rel);
     if (!verdict.empty()) return StrCat(pc.name, ": ", verdict);
     if (c.attrs.keep_intermediate &&
         std::memcmp(res.intermediate.data(), want.intermediate->data(), res.intermediate.bytes()) != 0) {

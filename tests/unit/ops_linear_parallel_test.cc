@@ -3,7 +3,8 @@
 // channel / group (kernel and dequantized fallback) / W8A8 float and int64 deqScale / PER_TOKEN,
 // transWeight, ND / NZ, residual on / off, keepIntermediate, 3-D input, uneven sizes, empty m,
 // every algorithm (one-shot, two-shot with chunks, passes, chained); determinism; disagreement.
-// Tolerance: ATB's ref_compare (reference::DefaultRule); the largest error seen is printed.
+// Judge: lp_judge.h (ATB's ref_compare, or the per-rank rounding bound of the summing types); the
+// largest error seen is printed.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -17,7 +18,6 @@ namespace {
 
 using reference::LinearParallelCase;
 using reference::LinearParallelShape;
-using testing::JudgeLp;
 using testing::LpRankResult;
 using testing::RunLpRank;
 using Type = LinearParallelType;
@@ -65,7 +65,7 @@ void CheckAgainstGolden(const LinearParallelCase& c, int world, const Param& p) 
     ASSERT_TRUE(res.status.ok()) << "rank " << r << ": " << res.status.ToString();
     EXPECT_TRUE(res.repeat_identical) << "rank " << r << ": two runs differ";
     const auto& want = (*golden)[static_cast<size_t>(r)];
-    EXPECT_EQ(JudgeLp(res.output, want.output, &g_max_abs, &g_max_rel), "") << "rank " << r << " output";
+    EXPECT_EQ(mc2::testing::JudgeLp(c, r, res.output, want.output, &g_max_abs, &g_max_rel), "") << "rank " << r << " output";
     g_compared += want.output.numel();
     if (c.attrs.keep_intermediate) {
       ASSERT_TRUE(want.intermediate.has_value());

@@ -1,5 +1,5 @@
 // Shared by the LinearParallelOp tests (ranks as threads, forked processes, under mpirun): run one
-// rank of a reference case through the operator and judge its outputs against the golden model.
+// rank of a reference case through the operator; lp_judge.h judges its output against the golden model.
 #pragma once
 
 #include <cstdint>
@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "comm/communicator.h"
+#include "lp_judge.h"
 #include "core/thread_pool.h"
 #include "ops/linear_parallel/lp_op.h"
-#include "reference/accuracy.h"
 #include "reference/cases.h"
 #include "reference/linear_parallel.h"
 
@@ -59,24 +59,6 @@ inline LpRankResult RunLpRank(const reference::LinearParallelCase& c, comm::Comm
     }
   }
   return res;
-}
-
-// "" when `got` passes ATB's ref_compare against `want`; `max_abs` gets the largest error,
-// `max_rel` the largest |a - g| / max(1, |g|) (the quantity ref_compare bounds).
-inline std::string JudgeLp(const HostTensor& got, const HostTensor& want, double* max_abs, double* max_rel) {
-  const reference::RuleSpec rule = reference::DefaultRule(reference::AccuracyOp::kLinearParallel, want.dtype());
-  const reference::AccuracyReport rep = reference::Check(rule, got, want);
-  if (max_abs != nullptr && rep.max_abs_error > *max_abs) *max_abs = rep.max_abs_error;
-  if (max_rel != nullptr) {
-    const TensorView a = got.view(), g = want.view();
-    for (int64_t i = 0; i < got.numel(); ++i) {
-      const double gv = g.LoadFlat(i);
-      const double e = std::abs(a.LoadFlat(i) - gv) / std::max(1.0, std::abs(gv));
-      if (e > *max_rel) *max_rel = e;
-    }
-  }
-  if (got.dims() != want.dims()) return "dims differ: " + got.dims().ToString() + " vs " + want.dims().ToString();
-  return rep.pass ? "" : rep.ToString();
 }
 
 }  // namespace mc2::ops::testing
