@@ -139,7 +139,7 @@ Status Communicator::AllToAllVRound(const char* src, const int64_t* send_counts,
       return Fail(HcclError(hccl::kEPara, "AllToAllV on ", name_, ": rank ", p, " sends ", sent,
                             " elements to rank ", rank_, " but recv_counts[", p, "] is ",
                             recv_counts[p]),
-                  p);
+                  members_[static_cast<size_t>(p)]);
     }
     const size_t n = part(recv_counts[p]);
     if (n != 0) {

@@ -39,6 +39,8 @@ StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::shared_ptr<Dom
   comm->rank_ = static_cast<int>(self - members.begin());
   comm->size_ = n;
   comm->members_ = std::move(members);
+  comm->sub_ = n != comm->domain_->size();
+  for (int i = 0; i < n; ++i) comm->sub_ = comm->sub_ || comm->members_[static_cast<size_t>(i)] != i;
   comm->name_ = std::move(name);
   comm->options_ = options;
   comm->own_ = own;
@@ -65,6 +67,7 @@ StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::shared_ptr<Dom
     comm->bases_[static_cast<size_t>(i)] = *mapped;
   }
   for (char* base : comm->bases_) comm->controls_.push_back(reinterpret_cast<ControlBlock*>(base));
+  comm->domain_->AddBlockedWord(&comm->controls_[static_cast<size_t>(comm->rank_)]->blocked_on.value);
   comm->step_ = comm->controls_[static_cast<size_t>(comm->rank_)]->step.value.load();
   comm->chunks_seen_.assign(static_cast<size_t>(n), 0);
   comm->chunks_seen_[static_cast<size_t>(comm->rank_)] =
@@ -73,6 +76,7 @@ StatusOr<std::unique_ptr<Communicator>> Communicator::Create(std::shared_ptr<Dom
 }
 
 Communicator::~Communicator() {
+  if (!controls_.empty()) domain_->RemoveBlockedWord(&controls_[static_cast<size_t>(rank_)]->blocked_on.value);
   const size_t bytes = SegmentBytes(options_);
   for (int i = 0; i < static_cast<int>(bases_.size()); ++i) {
     if (i != rank_ && bases_[static_cast<size_t>(i)] != nullptr) {

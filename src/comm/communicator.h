@@ -16,8 +16,13 @@
 // all calls of a communicator must be made in the same order on every rank (as with HCCL).
 //
 // Errors: a wait that exceeds CommOptions::timeout_ms returns HCCL_E_TIMEOUT; a peer that died or
-// failed returns HCCL_E_REMOTE; both name the rank. After an error the communicator is broken and
-// every later call returns the first error at once; its peers learn of it through the abort flag.
+// failed returns HCCL_E_REMOTE; both name the rank -- in a sub-communicator also by its global rank
+// (its rank in the communicator the groups were split from). After an error the communicator is
+// broken and every later call returns the first error at once; its peers learn of it through the
+// abort flag, which carries the global rank to blame, and the reason text next to it, so a rank
+// that fails because a peer failed repeats the original cause. AbortFrom carries a failure from
+// one communicator to another of the same job (the EP and TP groups of a MoE grid), so that ranks
+// that share only the other group with the failed rank stop waiting too and can name it.
 #pragma once
 
 #include <cstddef>
@@ -69,6 +74,12 @@ class Communicator {
   const CommOptions& options() const { return options_; }
   // Ok while usable; the first error otherwise.
   const Status& health() const { return failed_; }
+  // "rank r" for messages; in a sub-communicator "rank r (global rank g)".
+  std::string RankName(int r) const;
+  // Marks this communicator broken because `broken` is (no-op when `broken` is healthy or this one
+  // failed already): later calls return the error, and this rank's peers stop waiting for it at
+  // once, blaming the rank `broken` blames when both communicators share their ranks' domain.
+  void AbortFrom(const Communicator& broken);
 
   // Collectives. Counts are in elements; src may equal dst (in place) for AllReduce, and for
   // AllGather / ReduceScatter when src is this rank's block of dst / dst is this rank's block of
@@ -131,7 +142,10 @@ class Communicator {
   char* Slot(int peer, uint32_t step) const;
   Status WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t target, const char* op);
   Status CheckPeers(const char* op);
-  Status Fail(Status status, int culprit);  // culprit: the rank to blame, or -1
+  // culprit: the domain rank (members_ value) to blame, or -1.
+  Status Fail(Status status, int culprit);
+  // RankName of a domain rank, which need not be a member ("global rank g, not in this group").
+  std::string DomainRankName(int domain_rank) const;
   Status Precheck(const char* op, DType dtype, bool need_reduce, ReduceOp op_kind);
   void Wake(std::atomic<uint32_t>* word);
 
@@ -170,6 +184,8 @@ class Communicator {
   // yet, decided by all ranks together at the first large Broadcast.
   int single_copy_ = -1;
   int64_t last_liveness_check_ns_ = 0;
+  bool sub_ = false;   // members_ are not the domain's ranks 0..n-1 in order (CreateSub)
+  int culprit_ = -1;   // the domain rank failed_ blames, or -1
   Status failed_;
 };
 

@@ -9,9 +9,12 @@
 // segment after its owner destroyed the communicator.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "core/status_or.h"
@@ -51,6 +54,33 @@ class Domain {
   }
   // A short description of `peer` for messages ("process 1234").
   virtual std::string Describe(int peer) const = 0;
+
+  // What this rank is blocked on, published in every live communicator of it over this domain
+  // (Communicator registers a word of its control block), so that a peer that times out waiting
+  // for it in one communicator can see that it is itself waiting in another (step.cc).
+  // 0: not blocked; 1 + r: sleeping until domain rank r arrives.
+  void AddBlockedWord(std::atomic<uint32_t>* word);
+  void RemoveBlockedWord(std::atomic<uint32_t>* word);
+  void PublishBlocked(uint32_t value);
+
+ private:
+  std::mutex blocked_mu_;
+  std::vector<std::atomic<uint32_t>*> blocked_words_;
 };
+
+inline void Domain::AddBlockedWord(std::atomic<uint32_t>* word) {
+  std::lock_guard<std::mutex> lock(blocked_mu_);
+  blocked_words_.push_back(word);
+}
+
+inline void Domain::RemoveBlockedWord(std::atomic<uint32_t>* word) {
+  std::lock_guard<std::mutex> lock(blocked_mu_);
+  std::erase(blocked_words_, word);
+}
+
+inline void Domain::PublishBlocked(uint32_t value) {
+  std::lock_guard<std::mutex> lock(blocked_mu_);
+  for (std::atomic<uint32_t>* w : blocked_words_) w->store(value, std::memory_order_release);
+}
 
 }  // namespace mc2::comm

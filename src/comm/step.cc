@@ -5,6 +5,7 @@
 // beyond it the waiter sleeps on the flag's futex for at most 100 ms at a time, so that 8 ranks
 // on 2 cores make progress, and re-checks its deadline and its peers' liveness (at most every
 // 50 ms, one pidfd poll per peer) between sleeps.
+#include <algorithm>
 #include <cstring>
 
 #include "comm/communicator.h"
@@ -83,7 +84,14 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
     now = NowNs();
   }
   std::atomic<uint32_t>& waiters = controls_[static_cast<size_t>(peer)]->waiters.value;
-  const int64_t deadline = start + options_.timeout_ms * 1000000;
+  int64_t deadline = start + options_.timeout_ms * 1000000;
+  bool extended = false;
+  // While sleeping, every communicator of this rank says whom it waits for (domain.h).
+  domain_->PublishBlocked(1 + static_cast<uint32_t>(members_[static_cast<size_t>(peer)]));
+  struct Unblock {
+    Domain* domain;
+    ~Unblock() { domain->PublishBlocked(0); }
+  } unblock{domain_.get()};
   for (;;) {
     waiters.fetch_add(1, std::memory_order_seq_cst);
     const uint32_t seen = word->load(std::memory_order_seq_cst);
@@ -97,11 +105,24 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
       last_liveness_check_ns_ = now;
       MC2_RETURN_IF_ERROR(CheckPeers(op));
     }
+    if (now >= deadline && !extended) {
+      // A peer that is itself asleep waiting for another rank (in any of its communicators)
+      // is not the one to blame: it times out too, at about the same time, and names the rank
+      // it waited for, which reaches us through its abort flag. Give it half the timeout more,
+      // once, so that the rank nearest to the fault reports first and the others repeat it.
+      const uint32_t blocked = controls_[static_cast<size_t>(peer)]->blocked_on.value.load(std::memory_order_acquire);
+      if (blocked != 0 && static_cast<int64_t>(blocked) - 1 != members_[static_cast<size_t>(rank_)]) {
+        extended = true;
+        deadline += options_.timeout_ms * 500000;
+        continue;
+      }
+    }
     if (now >= deadline) {
-      return Fail(HcclError(hccl::kETimeout, op, " on ", name_, ": rank ", peer,
+      MC2_RETURN_IF_ERROR(CheckPeers(op));  // a peer's own failure explains more than the timeout
+      return Fail(HcclError(hccl::kETimeout, op, " on ", name_, ": ", RankName(peer),
                             " did not arrive within ", options_.timeout_ms,
                             " ms (MC2_COMM_TIMEOUT_MS)"),
-                  peer);
+                  members_[static_cast<size_t>(peer)]);
     }
   }
 }
@@ -118,24 +139,32 @@ Status Communicator::CheckPeers(const char* op) {
       if (failed_peer < 0) failed_peer = p;
       continue;
     }
-    Status alive = domain_->CheckAlive(members_[static_cast<size_t>(p)]);
+    const int member = members_[static_cast<size_t>(p)];
+    Status alive = domain_->CheckAlive(member);
     if (!alive.ok()) {
-      return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": rank ", p, " (",
-                            domain_->Describe(members_[static_cast<size_t>(p)]),
-                            ") is gone: ", alive.message()),
-                  p);
+      const std::string who = sub_ ? StrCat("rank ", p, " (global rank ", member, ", ", domain_->Describe(member), ")")
+                                   : StrCat("rank ", p, " (", domain_->Describe(member), ")");
+      return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": ", who, " is gone: ", alive.message()), member);
     }
   }
   if (failed_peer >= 0) {
-    const uint32_t abort =
-        controls_[static_cast<size_t>(failed_peer)]->abort.value.load(std::memory_order_acquire);
-    const int culprit = static_cast<int>(abort) - 2;
-    std::string cause = culprit >= 0 && culprit < size_ && culprit != failed_peer
-                            ? StrCat(" because of rank ", culprit)
-                            : std::string();
-    return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": rank ", failed_peer,
+    const ControlBlock* peer = controls_[static_cast<size_t>(failed_peer)];
+    const uint32_t abort = peer->abort.value.load(std::memory_order_acquire);
+    // 1: it failed for a reason of its own; 2 + g: because of domain rank g (Fail).
+    const int64_t culprit = static_cast<int64_t>(abort) - 2;
+    const int member = members_[static_cast<size_t>(failed_peer)];
+    const bool named = culprit >= 0 && culprit < domain_->size();
+    std::string cause = named && culprit != member ? StrCat(" because of ", DomainRankName(static_cast<int>(culprit)))
+                                                   : std::string();
+    // The peer wrote its reason before raising the flag (release / acquire); copy at most the
+    // buffer, whatever it holds.
+    char reason[kAbortReasonBytes];
+    std::memcpy(reason, peer->reason, sizeof(reason));
+    reason[sizeof(reason) - 1] = '\0';
+    if (reason[0] != '\0') cause += StrCat(" [its error: ", reason, "]");
+    return Fail(HcclError(hccl::kERemote, op, " on ", name_, ": ", RankName(failed_peer),
                           " failed and left the communicator", cause),
-                culprit >= 0 && culprit < size_ ? culprit : failed_peer);
+                named ? static_cast<int>(culprit) : member);
   }
   return Status::Ok();
 }
@@ -143,8 +172,13 @@ Status Communicator::CheckPeers(const char* op) {
 Status Communicator::Fail(Status status, int culprit) {
   if (failed_.ok()) {
     failed_ = std::move(status);
+    culprit_ = culprit;
     ControlBlock* own = controls_[static_cast<size_t>(rank_)];
-    // 1: failed for a reason of its own; 2 + r: because of rank r.
+    const std::string& text = failed_.message();
+    const size_t n = std::min(text.size(), kAbortReasonBytes - 1);
+    std::memcpy(own->reason, text.data(), n);
+    own->reason[n] = '\0';
+    // 1: failed for a reason of its own; 2 + g: because of domain rank g.
     own->abort.value.store(culprit >= 0 ? static_cast<uint32_t>(culprit) + 2 : 1,
                            std::memory_order_seq_cst);
     // Sleepers on our words re-check their peers when woken.
@@ -152,6 +186,28 @@ Status Communicator::Fail(Status status, int culprit) {
     for (SharedWord& s : own->signals) FutexWakeAll(&s.value);
   }
   return failed_;
+}
+
+std::string Communicator::RankName(int r) const {
+  if (!sub_ || r < 0 || r >= size_) return StrCat("rank ", r);
+  return StrCat("rank ", r, " (global rank ", members_[static_cast<size_t>(r)], ")");
+}
+
+std::string Communicator::DomainRankName(int domain_rank) const {
+  const auto at = std::find(members_.begin(), members_.end(), domain_rank);
+  if (at != members_.end()) return RankName(static_cast<int>(at - members_.begin()));
+  return StrCat("global rank ", domain_rank, " (not in this group)");
+}
+
+void Communicator::AbortFrom(const Communicator& broken) {
+  if (&broken == this || broken.failed_.ok() || !failed_.ok()) return;
+  Status status(broken.failed_.space(), broken.failed_.code(),
+                StrCat(name_, " is broken because ", broken.name_, " is: ", broken.failed_.message()));
+  if (inter_) {
+    (void)HierFail(std::move(status));
+    return;
+  }
+  (void)Fail(std::move(status), broken.domain_ == domain_ ? broken.culprit_ : -1);
 }
 
 Status Communicator::Precheck(const char* op, DType dtype, bool need_reduce, ReduceOp op_kind) {

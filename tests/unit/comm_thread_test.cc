@@ -174,5 +174,57 @@ TEST(CommThreadsArgs, RejectsBadArguments) {
   EXPECT_TRUE(c.health().ok());
 }
 
+// A 2 x 2 grid of sub-communicators (TP groups {0, 1} {2, 3}, EP groups {0, 2} {1, 3}) where
+// rank 1 stalls: its TP peer (rank 0) and its EP peer (rank 3) time out naming it by its rank in
+// the group and its global rank; rank 2, which shares no group with it, waits on rank 0 (asleep
+// waiting for rank 1, so rank 2's deadline is extended once) and learns of rank 1 from rank 0's
+// abort flag, which AbortFrom raised on the EP group when rank 0's TP group failed.
+TEST(CommThreadsFaults, GridSurvivorsNameTheStalledRankByItsGlobalRank) {
+  CommOptions o = SmallOptions();
+  o.timeout_ms = 400;
+  auto comms = InitThreads(4, o);
+  ASSERT_TRUE(comms.ok());
+  std::vector<Status> results(4);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 4; ++r) {
+    threads.emplace_back([&, r] {
+      Communicator& world = *(*comms)[static_cast<size_t>(r)];
+      const std::vector<int> tp_group = r < 2 ? std::vector<int>{0, 1} : std::vector<int>{2, 3};
+      const std::vector<int> ep_group = r % 2 == 0 ? std::vector<int>{0, 2} : std::vector<int>{1, 3};
+      auto tp = world.CreateSub(tp_group);
+      auto ep = world.CreateSub(ep_group);
+      if (!tp.ok() || !ep.ok()) {
+        results[static_cast<size_t>(r)] = !tp.ok() ? tp.status() : ep.status();
+        return;
+      }
+      if (r == 1) {  // stalls past its peers' timeouts, then leaves
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        return;
+      }
+      float x[4] = {1, 2, 3, 4};
+      Status s = (*tp)->AllReduce(x, x, 4, DType::kFloat32);
+      if (s.ok()) s = (*ep)->AllReduce(x, x, 4, DType::kFloat32);
+      if (!(*tp)->health().ok()) (*ep)->AbortFrom(**tp);
+      if (!(*ep)->health().ok()) (*tp)->AbortFrom(**ep);
+      results[static_cast<size_t>(r)] = s;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(results[0].code(), hccl::kETimeout) << results[0].ToString();
+  EXPECT_NE(results[0].message().find("rank 1 (global rank 1) did not arrive"), std::string::npos)
+      << results[0].ToString();
+  EXPECT_EQ(results[3].code(), hccl::kETimeout) << results[3].ToString();
+  EXPECT_NE(results[3].message().find("rank 0 (global rank 1) did not arrive"), std::string::npos)
+      << results[3].ToString();
+  EXPECT_EQ(results[2].code(), hccl::kERemote) << results[2].ToString();
+  EXPECT_NE(results[2].message().find("rank 0 (global rank 0) failed and left the communicator because of global "
+                                      "rank 1 (not in this group)"),
+            std::string::npos)
+      << results[2].ToString();
+  // The reason rank 0 left travels with its flag.
+  EXPECT_NE(results[2].message().find("rank 1 (global rank 1) did not arrive"), std::string::npos)
+      << results[2].ToString();
+}
+
 }  // namespace
 }  // namespace mc2::comm

@@ -115,8 +115,8 @@ TEST(ArgDigestTest, ARankThatRejectedItsArgumentsIsNamedByItsPeers) {
   for (int r : {0, 2}) {
     EXPECT_EQ(results[r].code(), 161002);
     EXPECT_EQ(results[r].message(),
-              "rank 1 rejected its arguments with 561002 (ACLNN_ERR_INNER_TILING_ERROR); see that rank's error for the "
-              "reason");
+              "rank 1 rejected its arguments with 561002 (ACLNN_ERR_INNER_TILING_ERROR): epsilon: is 2 but must be in "
+              "(0, 1)");
   }
 }
 

@@ -1,5 +1,6 @@
 #include "ops/common/arg_digest.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/fault.h"
@@ -7,8 +8,10 @@
 namespace mc2::ops {
 namespace {
 
-// Header of each rank's record: its validation code and family, then the digest length.
-constexpr int kHeader = 3;
+// Header of each rank's record: its validation code and family, the digest length, then the
+// start of its error message (kTextWords words, NUL-padded), which peers repeat in theirs.
+constexpr int kTextWords = 48;
+constexpr int kHeader = 3 + kTextWords;
 constexpr int kTensorValues = 4 + kMaxDims;  // present, dtype, format, rank, dims
 
 }  // namespace
@@ -66,15 +69,20 @@ std::string ArgDigest::Describe(int field, const int64_t* v) const {
 }
 
 Status ExchangeAndCheck(comm::Communicator& comm, const ArgDigest& digest, const Status& local, ErrorSpace space,
-                        int32_t code) {
+                        int32_t code, int fault_rank) {
   const int world = comm.world_size();
   const size_t record = kHeader + digest.values_.size();
   std::vector<int64_t> mine(record);
   mine[0] = local.code();
   mine[1] = static_cast<int64_t>(local.space());
   mine[2] = static_cast<int64_t>(digest.values_.size());
+  const std::string& text = local.message();
+  std::memcpy(&mine[3], text.data(), std::min(text.size(), size_t{kTextWords} * 8 - 1));
   std::copy(digest.values_.begin(), digest.values_.end(), mine.begin() + kHeader);
-  if (fault::At("digest", comm.rank()) == fault::Action::kDigest && record > kHeader) mine[kHeader] ^= 1;  // MC2_FAULT
+  // MC2_FAULT (core/fault.h): a wrong digest on the chosen rank.
+  if (fault::At("digest", fault_rank >= 0 ? fault_rank : comm.rank()) == fault::Action::kDigest && record > kHeader) {
+    mine[kHeader] ^= 1;
+  }
   std::vector<int64_t> all(record * world);
   MC2_RETURN_IF_ERROR(comm.AllGather(mine.data(), all.data(), record, DType::kInt64));
   if (!local.ok()) return local;
@@ -82,10 +90,13 @@ Status ExchangeAndCheck(comm::Communicator& comm, const ArgDigest& digest, const
     const int64_t* rec = all.data() + r * record;
     if (rec[0] != 0) {
       const auto their_space = static_cast<ErrorSpace>(rec[1]);
+      char their_text[kTextWords * 8];
+      std::memcpy(their_text, rec + 3, sizeof(their_text));
+      their_text[sizeof(their_text) - 1] = '\0';
       return Status(space, code,
-                    StrCat("rank ", r, " rejected its arguments with ", rec[0], " (", CodeName(their_space,
-                                                                                              static_cast<int32_t>(rec[0])),
-                           "); see that rank's error for the reason"));
+                    StrCat(comm.RankName(r), " rejected its arguments with ", rec[0], " (",
+                           CodeName(their_space, static_cast<int32_t>(rec[0])), "): ",
+                           their_text[0] != '\0' ? their_text : "see that rank's error for the reason"));
     }
   }
   for (int f = 0; f < digest.field_count(); ++f) {
@@ -102,8 +113,8 @@ Status ExchangeAndCheck(comm::Communicator& comm, const ArgDigest& digest, const
       const int64_t* a = all.data() + first * record + kHeader + field.offset;
       if (std::memcmp(a, b, field.count * sizeof(int64_t)) != 0) {
         return Status(space, code,
-                      StrCat(field.name, ": ranks disagree: rank ", first, " has ", digest.Describe(f, a), ", rank ",
-                             r, " has ", digest.Describe(f, b),
+                      StrCat(field.name, ": ranks disagree: ", comm.RankName(first), " has ", digest.Describe(f, a),
+                             ", ", comm.RankName(r), " has ", digest.Describe(f, b),
                              " (every rank must pass the same shapes, dtypes and attributes)"));
       }
     }

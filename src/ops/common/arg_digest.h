@@ -38,7 +38,7 @@ class ArgDigest {
 
  private:
   friend Status ExchangeAndCheck(comm::Communicator& comm, const ArgDigest& digest, const Status& local,
-                                 ErrorSpace space, int32_t code);
+                                 ErrorSpace space, int32_t code, int fault_rank);
   enum class Kind : uint8_t { kTensor, kInt, kDouble };
   struct Field {
     const char* name;
@@ -53,10 +53,13 @@ class ArgDigest {
 
 // Exchanges `digest` and `local` (this rank's validation result) with every rank of `comm`.
 // Returns: `local` if it failed; else an error of (space, code) if another rank failed ("rank 2
-// rejected its arguments: 161002 ...") or if the digests differ ("x2: ranks disagree: rank 0 has
-// (256, 128) int8 ND, rank 1 has (256, 64) int8 ND"); else Ok. A communication failure is returned
-// as the communicator's error.
+// rejected its arguments with 161002 (...): " and the start of that rank's own message) or if the
+// digests differ ("x2: ranks disagree: rank 0 has (256, 128) int8 ND, rank 1 has (256, 64) int8
+// ND"); else Ok. Ranks are named by Communicator::RankName (with their global rank in a
+// sub-communicator). A communication failure is returned as the communicator's error.
+// `fault_rank`: the rank MC2_FAULT's point "digest" matches (default: the rank in `comm`; a MoE
+// plan passes its grid rank, since it exchanges on two groups).
 Status ExchangeAndCheck(comm::Communicator& comm, const ArgDigest& digest, const Status& local, ErrorSpace space,
-                        int32_t code);
+                        int32_t code, int fault_rank = -1);
 
 }  // namespace mc2::ops

@@ -58,6 +58,13 @@ void AddCommon(ArgDigest& d, const MoeTensors& t, const MoeAttrs& attrs, const M
   d.AddInt("schedule.experts_per_pass", schedule.experts_per_pass);
 }
 
+// A communication failure in one group breaks the other too: its members that share no group
+// with the failed rank then stop waiting at once and can name it (Communicator::AbortFrom).
+void ShareFailure(const MoeContext& ctx) {
+  if (!ctx.ep->health().ok()) ctx.tp->AbortFrom(*ctx.ep);
+  if (!ctx.tp->health().ok()) ctx.ep->AbortFrom(*ctx.tp);
+}
+
 }  // namespace
 
 StatusOr<std::unique_ptr<MoeOp>> MoeOp::Create(const MoeTensors& t, const MoeAttrs& attrs, const MoeContext& ctx,
@@ -66,7 +73,8 @@ StatusOr<std::unique_ptr<MoeOp>> MoeOp::Create(const MoeTensors& t, const MoeAtt
     return Fail(kSpace, aclnn::kErrParamNullptr, ctx.ep == nullptr ? "groupEp" : "groupTp",
                 "no communicator given (the operator needs both the EP and the TP group)");
   }
-  fault::At("moe.plan", ctx.ep->rank() * ctx.tp->world_size() + ctx.tp->rank());  // MC2_FAULT (core/fault.h)
+  const int grid_rank = ctx.ep->rank() * ctx.tp->world_size() + ctx.tp->rank();
+  fault::At("moe.plan", grid_rank);  // MC2_FAULT (core/fault.h)
   std::unique_ptr<MoeOp> op(new MoeOp());
   op->ctx_ = ctx;
   Status local = ValidateMoe(t, attrs);
@@ -82,15 +90,18 @@ StatusOr<std::unique_ptr<MoeOp>> MoeOp::Create(const MoeTensors& t, const MoeAtt
   tp_digest.AddInt("epRank (this rank's rank in its EP group)", ctx.ep->rank());
   // EP, TP, EP: a failure on any rank reaches its EP group, then every TP group, then every EP
   // group, so all ranks of the grid fail together instead of some waiting in Execute.
-  Status s = ExchangeAndCheck(*ctx.ep, ep_digest, local, kSpace, aclnn::kErrParamInvalid);
+  Status s = ExchangeAndCheck(*ctx.ep, ep_digest, local, kSpace, aclnn::kErrParamInvalid, grid_rank);
   if (local.ok() && !s.ok()) s.Prepend("EP group");
   const bool failed_before_tp = !s.ok();
-  s = ExchangeAndCheck(*ctx.tp, tp_digest, s, kSpace, aclnn::kErrParamInvalid);
+  s = ExchangeAndCheck(*ctx.tp, tp_digest, s, kSpace, aclnn::kErrParamInvalid, grid_rank);
   if (!failed_before_tp && !s.ok()) s.Prepend("TP group");
   const bool failed_before_ep2 = !s.ok();
-  s = ExchangeAndCheck(*ctx.ep, ep_digest, s, kSpace, aclnn::kErrParamInvalid);
+  s = ExchangeAndCheck(*ctx.ep, ep_digest, s, kSpace, aclnn::kErrParamInvalid, grid_rank);
   if (!failed_before_ep2 && !s.ok()) s.Prepend("EP group");
-  MC2_RETURN_IF_ERROR(s);
+  if (!s.ok()) {
+    ShareFailure(ctx);
+    return s;
+  }
   return op;
 }
 
@@ -207,7 +218,9 @@ Status MoeOp::Execute(const MoeTensors& t, void* workspace, size_t workspace_byt
     }
     run.bias = bias;
   }
-  return schedule_.algorithm == MoeAlgorithm::kFused ? RunMoeFused(run) : RunMoeChained(run);
+  const Status s = schedule_.algorithm == MoeAlgorithm::kFused ? RunMoeFused(run) : RunMoeChained(run);
+  if (!s.ok()) ShareFailure(ctx_);
+  return s;
 }
 
 }  // namespace mc2::ops
