@@ -110,5 +110,5 @@ if __name__ == "__main__":
     root_info()
     bootstrap()
     rank_table()
-    for name in ["arn_validate", "moe_validate", "reference", "aclnn_arn"]:
+    for name in ["arn_validate", "moe_validate", "reference", "aclnn_arn", "aclnn_moe", "atb_lp"]:
         byte_seeds(name, 16)

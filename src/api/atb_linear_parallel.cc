@@ -233,10 +233,18 @@ class LinearParallelOperation : public ::atb::Operation {
       return bound_bytes_;
     }
     const int world = WorldSize();
-    int64_t rows = info.rows;
+    // The tensors' dataSize bounds rows * k and rows * n, but not rows where k or n is 0: the
+    // products are checked rather than trusted.
+    int64_t rows = info.rows, gathered_rows = 0, out_elems = 0, gathered_elems = 0;
+    if (__builtin_mul_overflow(info.rows, int64_t{world}, &gathered_rows) ||
+        __builtin_mul_overflow(info.rows, info.n, &out_elems) ||
+        __builtin_mul_overflow(gathered_rows, info.k, &gathered_elems)) {
+      return AtbError(atb::kInvalidTensorDim, "input: ", info.rows, " rows of k = ", info.k, " and n = ", info.n,
+                      " on ", world, " ranks are too many to book a workspace for (the sizes overflow int64)");
+    }
     if (config_.attrs.type == LinearParallelType::kAllGatherLinear ||
         config_.attrs.type == LinearParallelType::kAllGatherLinearReduceScatter) {
-      rows *= world;
+      rows = gathered_rows;
     }
     size_t scratch = 0;
     if (info.rows > 0 && info.n > 0) {
@@ -246,8 +254,8 @@ class LinearParallelOperation : public ::atb::Operation {
       MC2_RETURN_IF_ERROR(local.Plan(call.t.in, config_.attrs, info, rows, threads));
       scratch = local.scratch_bytes();
     }
-    const size_t out_bytes = DTypeStorageBytes(info.out_dtype, info.rows * info.n);
-    const size_t gathered = DTypeStorageBytes(info.in_dtype, info.rows * world * info.k);
+    const size_t out_bytes = DTypeStorageBytes(info.out_dtype, out_elems);
+    const size_t gathered = DTypeStorageBytes(info.in_dtype, gathered_elems);
     bound_bytes_ = RoundUp(scratch) + RoundUp(std::max(out_bytes, gathered)) + 2 * kAlign;
     bound_descs_ = call.descs;
     return bound_bytes_;

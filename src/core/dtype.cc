@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include <cstdint>
+
 namespace mc2 {
 namespace {
 
@@ -46,7 +48,14 @@ int DTypeBits(DType dtype) {
 
 size_t DTypeStorageBytes(DType dtype, int64_t count) {
   if (count <= 0) return 0;
-  return (static_cast<size_t>(count) * static_cast<size_t>(DTypeBits(dtype)) + 7) / 8;
+  // Saturates: a count from user dims (Dims::numel saturates too) must never wrap to a small size
+  // that a size check would then accept.
+  size_t bits;
+  if (__builtin_mul_overflow(static_cast<size_t>(count), static_cast<size_t>(DTypeBits(dtype)), &bits) ||
+      bits > SIZE_MAX - 7) {
+    return SIZE_MAX;
+  }
+  return (bits + 7) / 8;
 }
 
 bool IsFloating(DType dtype) {

@@ -32,7 +32,8 @@ std::optional<DType> DTypeFromName(std::string_view name);
 // Size of one element in bits (4 for int4).
 int DTypeBits(DType dtype);
 
-// Bytes needed to store `count` consecutive elements (int4 rounds up to whole bytes).
+// Bytes needed to store `count` consecutive elements (int4 rounds up to whole bytes); SIZE_MAX when
+// that does not fit in size_t (never wraps).
 size_t DTypeStorageBytes(DType dtype, int64_t count);
 
 bool IsFloating(DType dtype);  // float32/16, bfloat16, float64

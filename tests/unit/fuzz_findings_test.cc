@@ -6,8 +6,11 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/status.h"
 #include "core/tensor.h"
+#include "ops/linear_parallel/lp_validate.h"
+#include "ops/moe/moe_validate.h"
 #include "reference/moe.h"
 
 namespace mc2::reference {
@@ -71,3 +74,90 @@ INSTANTIATE_TEST_SUITE_P(
 
 }  // namespace
 }  // namespace mc2::reference
+
+// Findings of the aclnn MoE and ATB LinearParallel fuzzers, and their neighbours.
+namespace mc2::ops {
+namespace {
+
+TensorView Fp16(void* data, const Dims& dims) {
+  TensorView v;
+  v.data = data;
+  v.dtype = DType::kFloat16;
+  v.dims = dims;
+  v.strides = RowMajorStrides(dims);
+  v.storage_dims = dims;
+  return v;
+}
+
+// A byte count that does not fit in size_t used to wrap (2^61 fp16 elements made 0 bytes, which a
+// dataSize check then accepted); it saturates now.
+TEST(FuzzFindings, StorageBytesSaturate) {
+  EXPECT_EQ(DTypeStorageBytes(DType::kFloat16, int64_t{1} << 61), SIZE_MAX);
+  EXPECT_EQ(DTypeStorageBytes(DType::kFloat32, INT64_MAX), SIZE_MAX);
+  EXPECT_EQ(DTypeStorageBytes(DType::kInt4, int64_t{1} << 61), size_t{1} << 60);
+  EXPECT_EQ(DTypeStorageBytes(DType::kInt4, int64_t{1} << 62), SIZE_MAX);  // 2^64 bits
+  EXPECT_EQ(DTypeStorageBytes(DType::kInt4, 3), 2u);
+}
+
+// C has no range in the spec; the plan sized y2 = (E/ep, rows, H) with products that overflowed.
+TEST(FuzzFindings, MoeRefusesACWhoseBuffersCannotExist) {
+  std::vector<uint16_t> storage(16);
+  const int64_t c = int64_t{1} << 44;  // rows = 2^45; y1 = 2^45 * 4 fp16 = 2^48 bytes
+  MoeTensors t;
+  t.in.x = Fp16(storage.data(), Dims{2, c, 4});
+  t.in.weight = Fp16(storage.data(), Dims{1, 8, 4});
+  t.y1 = Fp16(storage.data(), Dims{1, 2 * c, 4});
+  MoeAttrs attrs;  // ep = tp = 2, xShardType 0
+  const Status s = ValidateMoe(t, attrs);
+  EXPECT_EQ(s.code(), aclnn::kErrParamInvalid);
+  EXPECT_NE(s.message().find("x: dim 1 (C) is 17592186044416"), std::string::npos) << s.message();
+  // One C less than that is fine as far as sizes go.
+  t.in.x = Fp16(storage.data(), Dims{2, c / 4, 4});
+  t.y1 = Fp16(storage.data(), Dims{1, c / 2, 4});
+  EXPECT_TRUE(ValidateMoe(t, attrs).ok()) << ValidateMoe(t, attrs).message();
+}
+
+struct LpOverflow {
+  const char* name;
+  LinearParallelType type;
+  Dims input, weight;
+  Format weight_format;
+  int world;
+  const char* message;
+};
+
+class LpDimsProducts : public ::testing::TestWithParam<LpOverflow> {};
+
+// Empty tensors (a zero k or n) bound nothing, so the other dims may be anything: their products
+// used to overflow int64 in the shape inference.
+TEST_P(LpDimsProducts, RefusedWithInvalidTensorDim) {
+  const LpOverflow& c = GetParam();
+  std::vector<uint16_t> storage(16);
+  LinearParallelInputs in;
+  in.input = Fp16(storage.data(), c.input);
+  in.weight = Fp16(storage.data(), c.weight);
+  in.weight.format = c.weight_format;
+  LinearParallelAttrs attrs;
+  attrs.type = c.type;
+  const StatusOr<LpShapeInfo> info = InferLinearParallelShape(in, attrs, c.world);
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.status().code(), atb::kInvalidTensorDim);
+  EXPECT_NE(info.status().message().find(c.message), std::string::npos) << info.status().message();
+}
+
+constexpr int64_t k2e40 = int64_t{1} << 40;
+constexpr int64_t k2e62 = int64_t{1} << 62;
+
+INSTANTIATE_TEST_SUITE_P(
+    Validate, LpDimsProducts,
+    ::testing::Values(
+        LpOverflow{"rows", LinearParallelType::kLinearAllReduce, {k2e62, 4, 0}, {1, 0}, Format::kND, 2,
+                   "the row count M overflows"},
+        LpOverflow{"gathered_rows", LinearParallelType::kAllGatherLinear, {k2e62, 0}, {1, 0}, Format::kND, 4,
+                   "dims[0] * rankSize overflows"},
+        LpOverflow{"nz_weight", LinearParallelType::kLinearAllReduce, {1, k2e62}, {k2e40, k2e62}, Format::kFractalNZ,
+                   2, "the NZ arrangement's size overflows"}),
+    [](const ::testing::TestParamInfo<LpOverflow>& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace mc2::ops

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "core/status.h"
+#include "ops/common/checks.h"
 
 namespace mc2::ops {
 
@@ -11,8 +12,13 @@ namespace {
 using Type = LinearParallelType;
 
 bool IsFloatAct(DType d) { return d == DType::kFloat16 || d == DType::kBFloat16; }
-int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-int64_t Pad16(int64_t v) { return CeilDiv(v, 16) * 16; }
+// a >= 0, b > 0 (dims are checked non-negative first); no overflow for any such a.
+int64_t CeilDiv(int64_t a, int64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
+
+// Dims are the user's: a product that overflows int64 describes no tensor there can be.
+Status TooLarge(const char* name, const Dims& dims, const char* what) {
+  return AtbError(atb::kInvalidTensorDim, name, ": dims ", dims.ToString(), " (", what, " overflows int64)");
+}
 
 Status CheckList(const LinearParallelInputs& in, const LinearParallelAttrs& a) {
   const bool quant = a.quant_type != QuantType::kUnquant;
@@ -158,10 +164,14 @@ Status CheckWeight(const TensorView& w, bool trans, LpShapeInfo* info) {
     }
     info->storage = LpWeightStorage::kNz4;
     info->weight_rows = d[2];
-    info->weight_cols = d[1] * d[3];
+    if (__builtin_mul_overflow(d[1], d[3], &info->weight_cols)) return TooLarge("weight", d, "C = dims[1] * c0");
   } else if (d.size() == 2) {
-    const int64_t need = CeilDiv(d[1], info->c0) * Pad16(d[0]) * info->c0;
-    if (w.storage_dims.empty() || w.storage_dims.numel() - w.offset < need) {
+    int64_t need = 0;
+    if (__builtin_mul_overflow(CeilDiv(d[1], info->c0), CeilDiv(d[0], 16) * 16, &need) ||
+        __builtin_mul_overflow(need, info->c0, &need)) {
+      return TooLarge("weight", d, "the NZ arrangement's size");
+    }
+    if (w.storage_dims.empty() || w.offset < 0 || w.storage_dims.numel() - w.offset < need) {
       return AtbError(atb::kInvalidTensorDim, "weight: 2-D NZ ", d.ToString(), " needs ", need,
                       " storage elements from offset ", w.offset, " but storage_dims are ", w.storage_dims.ToString());
     }
@@ -198,7 +208,9 @@ Status CheckShapes(const LinearParallelInputs& in, const LinearParallelAttrs& a,
                     info->k, " but input dims ", x.ToString(), " give k = ", x.back(), " (k must match)");
   }
   info->rows = 1;
-  for (int i = 0; i + 1 < x.size(); ++i) info->rows *= x[i];
+  for (int i = 0; i + 1 < x.size(); ++i) {
+    if (__builtin_mul_overflow(info->rows, x[i], &info->rows)) return TooLarge("input", x, "the row count M");
+  }
   const int64_t n = info->n;
   if (in.deq_scale) {
     const bool per_tensor = a.quant_type == QuantType::kPerTensor;
@@ -243,11 +255,12 @@ Status InferOutDims(const Dims& x, const LinearParallelAttrs& a, int world, LpSh
       break;
     }
     case Type::kAllGatherLinear:
-      out[0] = x[0] * world;
+      if (__builtin_mul_overflow(x[0], int64_t{world}, &out[0])) return TooLarge("input", x, "dims[0] * rankSize");
       info->intermediate_dims = x;
-      info->intermediate_dims[0] = x[0] * world;
+      info->intermediate_dims[0] = out[0];
       break;
     case Type::kAllGatherLinearReduceScatter:
+      if (!CheckedMul(x[0], a.ag_dim)) return TooLarge("input", x, "dims[0] * agDim");
       if (x[0] * a.ag_dim % a.rs_dim != 0) {
         return AtbError(atb::kInvalidTensorDim, "input: dims ", x.ToString(), " have dim 0 = ", x[0], "; times agDim ",
                         a.ag_dim, " it is not divisible by rsDim ", a.rs_dim,

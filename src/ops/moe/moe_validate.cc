@@ -1,5 +1,7 @@
 #include "ops/moe/moe_validate.h"
 
+#include <algorithm>
+
 #include "ops/common/checks.h"
 
 namespace mc2::ops {
@@ -7,6 +9,7 @@ namespace {
 
 constexpr ErrorSpace kSpace = ErrorSpace::kAclnn;
 constexpr int32_t kInvalid = aclnn::kErrParamInvalid;
+constexpr int64_t kMaxMoeTensorBytes = int64_t{1} << 48;
 
 template <typename... Args>
 Status Invalid(const char* param, const Args&... msg) {
@@ -113,6 +116,17 @@ Status CheckRanges(const MoeTensors& t) {
   if (x[0] < 2 || x[0] > 512) return Invalid("x", "dim 0 (E) is ", x[0], " but must be in [2, 512]");
   if (x[1] <= 0) return Invalid("x", "dim 1 (C) is ", x[1], " but must be > 0");
   if (w[1] < 1 || w[1] > 65535) return Invalid("weight", "dim 1 (H) is ", w[1], " but must be in [1, 65535]");
+  // No range of the spec bounds C; the buffers the plan sizes from it must stay representable.
+  // y1 (E/ep, rows, M/tp) and y2 (E/ep, rows, H) are the largest tensors of the call (x is at
+  // most y2; the operator stages y2 when it is not given); rows = y1's dim 1, checked against
+  // x[1] * ep (* tp) above.
+  const int64_t elem = static_cast<int64_t>(DTypeStorageBytes(t.in.x.dtype, 1));
+  const int64_t rows_bytes = MulSat(MulSat(w[0], t.y1.dims[1]), elem);
+  const int64_t largest = MulSat(rows_bytes, std::max(w[1], w[2]));
+  if (largest > kMaxMoeTensorBytes) {
+    return Invalid("x", "dim 1 (C) is ", x[1], ", which makes y1 / y2 (E/ep, ", t.y1.dims[1], ", M/tp or H) ", largest,
+                   " bytes or more (at most 2^48 bytes: no host has that memory)");
+  }
   return Status::Ok();
 }
 
