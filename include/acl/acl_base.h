@@ -38,8 +38,11 @@ typedef int aclError;
 #define ACL_ERROR_DRV_FAILURE 500004
 #define ACL_ERROR_PROFILING_FAILURE 500005
 
-/* Returned by aclrtSynchronizeStreamWithTimeout when the stream did not drain in time
- * (CANN's runtime code for a stream synchronize timeout). */
+/* Two runtime codes (the ACL_ERROR_RT_* family). The spec (1.1) and the seed pages do not list
+ * them; the values and names are those of CANN's runtime error-code header
+ * (acl/error_codes/rt_error_codes.h: 507046 "stream sync time out", 107002 "current context null"),
+ * checked against it, not recalled. */
+/* Returned by aclrtSynchronizeStreamWithTimeout when the stream did not drain in time. */
 #define ACL_ERROR_RT_STREAM_SYNC_TIMEOUT 507046
 /* Returned when the calling thread has no current device or context. */
 #define ACL_ERROR_RT_CONTEXT_NULL 107002

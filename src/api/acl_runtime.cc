@@ -10,6 +10,10 @@
 
 namespace mc2::api {
 
+// The internal codes are the public macros (CANN's rt_error_codes.h values, see acl_base.h).
+static_assert(mc2::api::kAclErrStreamSyncTimeout == ACL_ERROR_RT_STREAM_SYNC_TIMEOUT);
+static_assert(mc2::api::kAclErrContextNull == ACL_ERROR_RT_CONTEXT_NULL);
+
 namespace {
 HandleSet<Context>& Contexts() {
   static auto* set = new HandleSet<Context>();

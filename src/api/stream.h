@@ -21,7 +21,10 @@
 
 namespace mc2::api {
 
-// aclrtSynchronizeStreamWithTimeout's answer when the work did not finish in time.
+// aclrtSynchronizeStreamWithTimeout's answer when the work did not finish in time, and the answer
+// for a thread with no current device / context: ACL_ERROR_RT_STREAM_SYNC_TIMEOUT and
+// ACL_ERROR_RT_CONTEXT_NULL of CANN's acl/error_codes/rt_error_codes.h (the spec does not list
+// them; include/acl/acl_base.h defines the same values for programs).
 inline constexpr int32_t kAclErrStreamSyncTimeout = 507046;
 inline constexpr int32_t kAclErrContextNull = 107002;
 

@@ -1,13 +1,19 @@
-/* The public CANN-compatible headers compile as C99 and a C program links against the CANN library
- * names. Exercises a few calls through the shared library. */
+/* The public CANN-compatible C headers — every one of them: acl/, aclnn/, aclnnop/, hccl/ — compile
+ * together as C99 and a C program links against the CANN library names. Exercises a few calls
+ * through the shared library. (tests/api/CMakeLists.txt also compiles each header alone, as C99
+ * and as C++17, so a header that is added later is checked without editing this list.) */
 #include <stdio.h>
 #include <string.h>
 
 #include "acl/acl.h"
+#include "acl/acl_base.h"
+#include "acl/acl_rt.h"
 #include "aclnn/acl_meta.h"
+#include "aclnnop/aclnn_all_to_all_all_gather_batch_matmul.h"
 #include "aclnnop/aclnn_inplace_weight_quant_matmul_all_reduce_add_rms_norm.h"
 #include "aclnnop/aclnn_weight_quant_matmul_all_reduce_add_rms_norm.h"
 #include "hccl/hccl.h"
+#include "hccl/hccl_types.h"
 
 int main(void) {
   int failures = 0;
@@ -35,6 +41,9 @@ int main(void) {
   if (aclnnWeightQuantMatmulAllReduceAddRmsNormGetWorkspaceSize(NULL, NULL, NULL, NULL, NULL, NULL, NULL, 1e-6, name,
                                                                "sum", 0, 1, 0, NULL, NULL, &ws, &exec) !=
       ACLNN_ERR_PARAM_NULLPTR)
+    ++failures;
+  if (aclnnAlltoAllAllGatherBatchMatMulGetWorkspaceSize(NULL, NULL, NULL, name, name, 1, 1, 0, 0, NULL, NULL, NULL, &ws,
+                                                        &exec) != ACLNN_ERR_PARAM_NULLPTR)
     ++failures;
   HcclCommDestroy(comm);
   aclrtFree(p);
