@@ -17,6 +17,16 @@ namespace atb {
 template <>
 ATB_API Status CreateOperation(const infer::LinearParallelParam& opParam, Operation** operation);
 
+// The parameter of a LinearParallelOperation (ERROR_INVALID_PARAM if `operation` is null or not
+// one; ERROR_INVALID_OPERATION_ADDR if it is not a live operation).
+template <>
+ATB_API Status CloneOperationParam(const Operation* operation, infer::LinearParallelParam& opParam);
+
+// Replaces the parameter after CreateOperation's checks (their codes; the old parameter stays on
+// an error). Work already enqueued finishes with the old one; the next Execute needs a Setup.
+template <>
+ATB_API Status UpdateOperationParam(Operation* operation, const infer::LinearParallelParam& opParam);
+
 }  // namespace atb
 
 #endif  // MC2_ATB_ATB_INFER_H_

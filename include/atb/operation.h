@@ -5,6 +5,10 @@
 //       stream and returns; aclrtSynchronizeStream reports how it went.
 // CreateOperation is specialised per parameter type (atb/atb_infer.h); DestroyOperation deletes an
 // operation made by it (it waits for nothing: work already enqueued keeps what it needs alive).
+// CloneOperationParam copies an operation's parameter out; UpdateOperationParam replaces it (the
+// new parameter is checked as CreateOperation checks it; on an error the old one stays), after
+// which the next Execute needs a new Setup. SetExecuteStreamId(op, i) makes Execute enqueue on
+// the context's i-th stream (Context::SetExecuteStreams; 0, the default, is GetExecuteStream()).
 #ifndef MC2_ATB_OPERATION_H_
 #define MC2_ATB_OPERATION_H_
 
@@ -34,6 +38,15 @@ template <typename OpParam>
 Status CreateOperation(const OpParam& opParam, Operation** operation);
 
 ATB_API Status DestroyOperation(Operation* operation);
+
+template <typename OpParam>
+Status CloneOperationParam(const Operation* operation, OpParam& opParam);
+
+template <typename OpParam>
+Status UpdateOperationParam(Operation* operation, const OpParam& opParam);
+
+ATB_API Status SetExecuteStreamId(Operation* operation, uint32_t streamId);
+ATB_API uint32_t GetExecuteStreamId(Operation* operation);
 
 }  // namespace atb
 

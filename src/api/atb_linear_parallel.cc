@@ -91,6 +91,33 @@ class LinearParallelOperation : public ::atb::Operation {
     return AtbCode(Prefixed("Execute", DoExecute(pack, workspace, workspace_size, context)));
   }
 
+  const Param& param() const { return param_; }
+
+  // UpdateOperationParam: CreateOperation's checks, then the new parameter with nothing of the
+  // old plan or Setup kept (work already enqueued holds its own references to the old ones). The
+  // communicator is kept when the new parameter names the same one.
+  Status UpdateParam(const Param& p) {
+    AtbLpConfig config;
+    MC2_RETURN_IF_ERROR(CheckAtbLpParam(p, &config));
+    const bool same_comm = p.hcclComm == param_.hcclComm && p.rank == param_.rank && p.rankSize == param_.rankSize &&
+                           p.rankRoot == param_.rankRoot && p.commDomain == param_.commDomain &&
+                           p.commMode == param_.commMode && p.backend == param_.backend &&
+                           p.rankTableFile == param_.rankTableFile;
+    param_ = p;
+    config_ = std::move(config);
+    if (!same_comm) comm_.reset();
+    cache_ = std::make_shared<PlanCache>();
+    setup_context_ = nullptr;
+    setup_bytes_ = 0;
+    setup_descs_.clear();
+    bound_bytes_ = 0;
+    bound_descs_.clear();
+    return Status::Ok();
+  }
+
+  uint32_t stream_id() const { return stream_id_; }
+  void set_stream_id(uint32_t id) { stream_id_ = id; }
+
  private:
   static Status Prefixed(const char* phase, Status s) {
     if (!s.ok()) s.Prepend(StrCat("LinearParallelOperation::", phase));
@@ -271,6 +298,14 @@ class LinearParallelOperation : public ::atb::Operation {
       return AtbError(atb::kInvalidParam, "context: not the context of the last Setup (call Setup with it)");
     }
     aclrtStream handle = ctx->GetExecuteStream();
+    if (stream_id_ > 0) {
+      const std::vector<aclrtStream> streams = ctx->GetExecuteStreams();
+      if (stream_id_ >= streams.size()) {
+        return AtbError(atb::kInvalidParam, "streamId: ", stream_id_, " (SetExecuteStreamId) but the context has ",
+                        streams.size(), " execute stream(s) (SetExecuteStreams)");
+      }
+      handle = streams[stream_id_];
+    }
     if (handle == nullptr) return AtbError(atb::kInvalidParam, "context: no execute stream (SetExecuteStream)");
     Stream* stream = FindStream(handle);
     if (stream == nullptr) return AtbError(atb::kInvalidStream, "context: its stream is not a live aclrtStream");
@@ -331,8 +366,9 @@ class LinearParallelOperation : public ::atb::Operation {
     return cache.op->Execute(call.t, workspace, static_cast<size_t>(workspace_size));
   }
 
-  const Param param_;
-  const AtbLpConfig config_;
+  Param param_;
+  AtbLpConfig config_;
+  uint32_t stream_id_ = 0;  // index into the context's execute streams
   std::shared_ptr<PlanCache> cache_;
   std::shared_ptr<AtbComm> comm_;
   // The last successful Setup.
@@ -347,6 +383,18 @@ class LinearParallelOperation : public ::atb::Operation {
 HandleSet<::atb::Operation>& Operations() {
   static auto* set = new HandleSet<::atb::Operation>();
   return *set;
+}
+
+// The live LinearParallelOperation behind a handle (the only operation type mc2 makes), or an
+// error naming the entry point.
+StatusOr<LinearParallelOperation*> FindOperation(const char* entry, const ::atb::Operation* operation) {
+  if (operation == nullptr) return AtbError(atb::kInvalidParam, entry, ": operation is null");
+  ::atb::Operation* op = Operations().Find(operation);
+  if (op == nullptr) {
+    return AtbError(atb::kInvalidOperationAddr, entry, ": ", operation,
+                    " is not a live operation (from CreateOperation, not destroyed)");
+  }
+  return static_cast<LinearParallelOperation*>(op);
 }
 
 }  // namespace
@@ -373,6 +421,35 @@ Status CreateOperation(const infer::LinearParallelParam& opParam, Operation** op
   mc2::api::Operations().Add(op);
   *operation = op;
   return NO_ERROR;
+}
+
+template <>
+Status CloneOperationParam(const Operation* operation, infer::LinearParallelParam& opParam) {
+  auto op = mc2::api::FindOperation("CloneOperationParam(LinearParallelParam)", operation);
+  if (!op.ok()) return mc2::api::AtbCode(op.status());
+  opParam = (*op)->param();
+  return NO_ERROR;
+}
+
+template <>
+Status UpdateOperationParam(Operation* operation, const infer::LinearParallelParam& opParam) {
+  auto op = mc2::api::FindOperation("UpdateOperationParam(LinearParallelParam)", operation);
+  if (!op.ok()) return mc2::api::AtbCode(op.status());
+  mc2::Status s = (*op)->UpdateParam(opParam);
+  if (!s.ok()) s.Prepend("UpdateOperationParam(LinearParallelParam)");
+  return mc2::api::AtbCode(s);
+}
+
+Status SetExecuteStreamId(Operation* operation, uint32_t streamId) {
+  auto op = mc2::api::FindOperation("SetExecuteStreamId", operation);
+  if (!op.ok()) return mc2::api::AtbCode(op.status());
+  (*op)->set_stream_id(streamId);
+  return NO_ERROR;
+}
+
+uint32_t GetExecuteStreamId(Operation* operation) {
+  auto op = mc2::api::FindOperation("GetExecuteStreamId", operation);
+  return op.ok() ? (*op)->stream_id() : 0;
 }
 
 Status DestroyOperation(Operation* operation) {

@@ -67,7 +67,7 @@ Status CheckLcocType(const Param& p) {
   if (p.type == Param::ALLTOALLVC_ALL_GATHER_GMM || p.type == Param::GMM_REDUCE_SCATTER_ALLTOALLVC) {
     return Invalid(StrCat("type: ", static_cast<int>(p.type),
                           " (the MoE types ALLTOALLVC_ALL_GATHER_GMM / GMM_REDUCE_SCATTER_ALLTOALLVC are not "
-                          "implemented by mc2)"));
+                          "implemented by mc2: the spec (4.3) leaves their token-count tensors undescribed)"));
   }
   return Status::Ok();
 }

@@ -7,7 +7,8 @@
 //                   inputs); keepIntermediate is refused (the graph has no intermediate output).
 //                   "hccl" with COMM_MULTI_THREAD needs an hcclComm.
 //   "lcoc"          every type 0..4 and every quant mode; rankSize must be a power of two. The MoE
-//                   types 5 and 6 are refused (not implemented by mc2).
+//                   types 5 and 6 are refused (ERROR_INVALID_PARAM): the spec puts them
+//                   out of scope (4.3: they add token-count tensors it does not describe).
 //   "mc2"           LINEAR_REDUCE_SCATTER only, COMM_MULTI_THREAD, no residual, no quant; at Setup
 //                   input and weight must be 2-D and k in [256, 65535).
 #pragma once

@@ -9,7 +9,7 @@
 namespace mc2::api {
 
 inline ::atb::Status AtbCode(const Status& s) {
-  if (!s.ok()) Report(s);
+  if (!s.ok()) ReportAtb(s);
   return s.ToAtb();
 }
 

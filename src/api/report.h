@@ -12,6 +12,11 @@ namespace mc2::api {
 void Report(const Status& status);
 const char* RecentErrorMessage();
 
+// ATB's log level (atb::Utils::SetLogLevel) for the atb:: entry points: -1 follows MC2_API_QUIET
+// like the C entry points; 0..3 (DEBUG..ERROR) print errors; 4 (NONE) does not.
+void SetAtbLogLevel(int level);
+void ReportAtb(const Status& status);
+
 inline int32_t AclCode(const Status& s) {
   if (!s.ok()) Report(s);
   return s.ToAcl();

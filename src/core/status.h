@@ -72,6 +72,7 @@ inline constexpr int32_t kInvalidContextAddr = 20;
 inline constexpr int32_t kInvalidStream = 21;
 inline constexpr int32_t kInvalidWorkspaceSize = 22;
 inline constexpr int32_t kInvalidWorkspaceAddr = 23;
+inline constexpr int32_t kInvalidOperationAddr = 24;
 inline constexpr int32_t kHcclFail = 25;
 inline constexpr int32_t kOutOfHostMemory = 27;
 inline constexpr int32_t kCommEmpty = 28;
