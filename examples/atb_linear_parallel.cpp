@@ -6,16 +6,27 @@
 // and copies the output back. Every rank checks its output against mc2's golden model
 // (src/reference) with ATB's ref_compare rule; the parent prints PASS when every rank passed.
 //
+// Never a hang: the ranks' communication gives up after MC2_COMM_TIMEOUT_MS (set to 60 s here
+// unless the environment says otherwise; mc2's default is 300 s), and the parent waits for the
+// children at most that long plus 30 s, then kills them and reports FAIL naming the rank that did
+// not finish. A rank that fails makes the parent stop the others after a few seconds instead of
+// letting them wait for the dead peer until the timeout.
+//
 // Usage: atb_linear_parallel [float|w8a8]
 //   float  LINEAR_ALL_REDUCE, fp16, with residual, backend "hccl"
 //   w8a8   LINEAR_ALL_REDUCE, int8 x int8, per-channel int64 deqScale (Utils::QuantParamConvert),
 //          int32 bias, fp16 output, backend "lcoc"
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "acl/acl.h"
@@ -178,6 +189,9 @@ int main(int argc, char** argv) {
     std::printf("usage: %s [float|w8a8]\n", argv[0]);
     return 2;
   }
+  setenv("MC2_COMM_TIMEOUT_MS", "60000", /*overwrite=*/0);
+  const long timeout_ms = std::strtol(std::getenv("MC2_COMM_TIMEOUT_MS"), nullptr, 10);
+  std::fflush(stdout);
   std::vector<pid_t> children;
   for (int rank = 0; rank < kRanks; ++rank) {
     const pid_t pid = fork();
@@ -188,11 +202,38 @@ int main(int argc, char** argv) {
     }
     children.push_back(pid);
   }
+  // Wait for every rank, bounded: the communication timeout plus a margin for the rest of the
+  // work; once a rank has failed, the others get a few seconds before they are stopped.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms) + std::chrono::seconds(30);
+  Clock::time_point stop_at = deadline;
+  std::vector<int> state(kRanks, -1);  // -1 running, 0 passed, 1 failed
   bool pass = true;
-  for (pid_t pid : children) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    pass = pass && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  for (int running = kRanks; running > 0;) {
+    for (int r = 0; r < kRanks; ++r) {
+      int status = 0;
+      if (state[r] != -1 || waitpid(children[r], &status, WNOHANG) != children[r]) continue;
+      state[r] = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+      --running;
+      if (state[r] == 1) {
+        pass = false;
+        if (!WIFEXITED(status)) std::printf("rank %d: died (signal %d)\n", r, WTERMSIG(status));
+        stop_at = std::min(stop_at, Clock::now() + std::chrono::seconds(5));
+      }
+    }
+    if (running > 0 && Clock::now() > stop_at) {
+      for (int r = 0; r < kRanks; ++r) {
+        if (state[r] != -1) continue;
+        std::printf("rank %d: still running after %s; stopped\n", r,
+                    stop_at == deadline ? "the communication timeout + 30 s" : "another rank failed");
+        kill(children[r], SIGKILL);
+        waitpid(children[r], nullptr, 0);
+        state[r] = 1;
+      }
+      pass = false;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   std::printf("atb_linear_parallel %s: %s\n", mode.c_str(), pass ? "PASS" : "FAIL");
   return pass ? 0 : 1;
