@@ -11,6 +11,7 @@
 #include "core/tensor.h"
 #include "ops/linear_parallel/lp_validate.h"
 #include "ops/moe/moe_validate.h"
+#include "reference/linear_parallel_plan.h"
 #include "reference/moe.h"
 
 namespace mc2::reference {
@@ -115,6 +116,24 @@ TEST(FuzzFindings, MoeRefusesACWhoseBuffersCannotExist) {
   t.in.x = Fp16(storage.data(), Dims{2, c / 4, 4});
   t.y1 = Fp16(storage.data(), Dims{1, c / 2, 4});
   EXPECT_TRUE(ValidateMoe(t, attrs).ok()) << ValidateMoe(t, attrs).message();
+}
+
+// atb_lp found it: agDim * rsDim was multiplied in int (39493 * 58444 overflows) before being
+// compared with rankSize, in the operator's check and in the golden model's.
+TEST(FuzzFindings, AgRsGridProductDoesNotOverflow) {
+  LinearParallelAttrs attrs;
+  attrs.type = LinearParallelType::kAllGatherLinearReduceScatter;
+  attrs.ag_dim = 39493;
+  attrs.rs_dim = 58444;
+  const Status s = ops::CheckLinearParallelParam(attrs, 4);
+  EXPECT_EQ(s.code(), atb::kInvalidParam);
+  EXPECT_NE(s.message().find("= 2308128892 but rankSize is 4"), std::string::npos) << s.message();
+  std::vector<LinearParallelInputs> ranks(4);
+  const auto plan = mc2::reference::PlanLinearParallel(ranks, attrs);
+  ASSERT_FALSE(plan.ok());
+  EXPECT_EQ(plan.status().code(), atb::kInvalidParam);
+  EXPECT_NE(plan.status().message().find("= 2308128892 but rankSize is 4"), std::string::npos)
+      << plan.status().message();
 }
 
 struct LpOverflow {

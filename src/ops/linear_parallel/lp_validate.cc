@@ -345,9 +345,9 @@ Status CheckLinearParallelParam(const LinearParallelAttrs& a, int world_size) {
       return AtbError(atb::kInvalidParam, "twoDimTPInfo: agDim ", a.ag_dim, " and rsDim ", a.rs_dim,
                       " (both must be positive)");
     }
-    if (a.ag_dim * a.rs_dim != world_size) {
+    if (int64_t{a.ag_dim} * a.rs_dim != world_size) {  // 64-bit: each may be up to INT_MAX
       return AtbError(atb::kInvalidParam, "twoDimTPInfo: agDim ", a.ag_dim, " * rsDim ", a.rs_dim, " = ",
-                      a.ag_dim * a.rs_dim, " but rankSize is ", world_size, " (they must be equal)");
+                      int64_t{a.ag_dim} * a.rs_dim, " but rankSize is ", world_size, " (they must be equal)");
     }
   }
   return Status::Ok();
