@@ -12,8 +12,6 @@ namespace {
 using Param = ::atb::infer::LinearParallelParam;
 
 constexpr size_t kMaxCommDomain = 128;
-constexpr int kMc2MinK = 256;
-constexpr int kMc2MaxK = 65535;
 
 Status Invalid(const std::string& msg) { return AtbError(atb::kInvalidParam, msg); }
 
