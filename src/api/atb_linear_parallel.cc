@@ -178,9 +178,26 @@ class LinearParallelOperation : public ::atb::Operation {
     return Status::Ok();
   }
 
-  // The backend's dtype combinations beyond the native operator's (spec 4.3): the graph backends
-  // take a FRACTAL_NZ weight in float16 only.
+  // The ini's format and dtype combinations beyond the native operator's (spec 4.3): only the
+  // weight may be FRACTAL_NZ, a quantized one only in the W8A8 rows (int8 input), and the graph
+  // backends take a FRACTAL_NZ weight in float16 only.
   Status CheckBackendDtypes(const LinearParallelInputs& in) const {
+    auto nd_only = [](const char* name, const TensorView* v) -> Status {
+      if (v != nullptr && v->format == Format::kFractalNZ) {
+        return AtbError(atb::kInvalidTensorIniMatch, name, ": FRACTAL_NZ (only the weight may be FRACTAL_NZ; ", name,
+                        " must be ND)");
+      }
+      return Status::Ok();
+    };
+    MC2_RETURN_IF_ERROR(nd_only("input", &in.input));
+    MC2_RETURN_IF_ERROR(nd_only("bias", in.bias ? &*in.bias : nullptr));
+    MC2_RETURN_IF_ERROR(nd_only("deqScale", in.deq_scale ? &*in.deq_scale : nullptr));
+    MC2_RETURN_IF_ERROR(nd_only("residual", in.residual ? &*in.residual : nullptr));
+    MC2_RETURN_IF_ERROR(nd_only("perTokenScale", in.per_token_scale ? &*in.per_token_scale : nullptr));
+    if (config_.is_quant && in.weight.format == Format::kFractalNZ && in.input.dtype != DType::kInt8) {
+      return AtbError(atb::kInvalidTensorIniMatch, "weight: FRACTAL_NZ with a ", DTypeName(in.input.dtype),
+                      " input (a quantized weight may be FRACTAL_NZ only for W8A8, int8 input; W8A16 needs ND)");
+    }
     const bool graph = config_.backend == AtbBackend::kHccl || config_.backend == AtbBackend::kLccl;
     if (graph && in.weight.format == Format::kFractalNZ && in.weight.dtype != DType::kFloat16) {
       return AtbError(atb::kInvalidTensorIniMatch, "weight: FRACTAL_NZ ", DTypeName(in.weight.dtype), " with backend ",
