@@ -11,6 +11,7 @@
 #define MC2_ATB_CONTEXT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -40,6 +41,9 @@ class Context {
 ATB_API Status CreateContext(Context** context);
 ATB_API Status CreateContext(Context** context, const std::function<void*(size_t)>& alloc,
                              const std::function<void(void*)>& dealloc);
+// ATB's tiling-buffer sizes: hostTilingBlockNum in [128, 1024], deviceTilingBlockNum in [32, 1024],
+// else ERROR_INVALID_PARAM (as ATB); mc2 has no tiling buffers, so valid counts change nothing.
+ATB_API Status CreateContext(Context** context, uint32_t hostTilingBlockNum, uint32_t deviceTilingBlockNum);
 ATB_API Status DestroyContext(Context* context);
 
 }  // namespace atb

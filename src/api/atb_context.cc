@@ -76,6 +76,19 @@ Status CreateContext(Context** context, const std::function<void*(size_t)>& allo
   return mc2::api::Make(context);  // mc2 has no tiling buffers to allocate with them
 }
 
+Status CreateContext(Context** context, uint32_t hostTilingBlockNum, uint32_t deviceTilingBlockNum) {
+  if (context == nullptr) return mc2::api::AtbCode(mc2::AtbError(mc2::atb::kInvalidParam, "CreateContext: context is null"));
+  if (hostTilingBlockNum < 128 || hostTilingBlockNum > 1024) {
+    return mc2::api::AtbCode(mc2::AtbError(mc2::atb::kInvalidParam, "CreateContext: hostTilingBlockNum ",
+                                           hostTilingBlockNum, " (must be in [128, 1024])"));
+  }
+  if (deviceTilingBlockNum < 32 || deviceTilingBlockNum > 1024) {
+    return mc2::api::AtbCode(mc2::AtbError(mc2::atb::kInvalidParam, "CreateContext: deviceTilingBlockNum ",
+                                           deviceTilingBlockNum, " (must be in [32, 1024])"));
+  }
+  return mc2::api::Make(context);  // the counts size tiling buffers, which mc2 does not have
+}
+
 Status DestroyContext(Context* context) {
   if (context == nullptr) {
     return mc2::api::AtbCode(mc2::AtbError(mc2::atb::kInvalidParam, "DestroyContext: context is null"));

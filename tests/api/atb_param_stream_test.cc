@@ -274,3 +274,26 @@ TEST(AtbUtils, VersionLogLevelAndNumel) {
 }
 
 }  // namespace
+
+namespace {
+
+// ATB's CreateContext(context, hostTilingBlockNum, deviceTilingBlockNum): the ranges [128, 1024]
+// and [32, 1024] inclusive, a null context, and a context that works like the plain overload's.
+TEST(AtbContextTilingBlocks, RangesAndNull) {
+  atb::Context* ctx = nullptr;
+  EXPECT_EQ(atb::CreateContext(nullptr, 128, 32), atb::ERROR_INVALID_PARAM);
+  EXPECT_EQ(atb::CreateContext(&ctx, 127, 32), atb::ERROR_INVALID_PARAM);
+  EXPECT_EQ(atb::CreateContext(&ctx, 1025, 32), atb::ERROR_INVALID_PARAM);
+  EXPECT_EQ(atb::CreateContext(&ctx, 128, 31), atb::ERROR_INVALID_PARAM);
+  EXPECT_EQ(atb::CreateContext(&ctx, 128, 1025), atb::ERROR_INVALID_PARAM);
+  EXPECT_EQ(ctx, nullptr);
+  for (auto [host, device] : {std::pair<uint32_t, uint32_t>{128, 32}, {1024, 1024}}) {
+    ASSERT_EQ(atb::CreateContext(&ctx, host, device), atb::NO_ERROR);
+    ASSERT_NE(ctx, nullptr);
+    EXPECT_EQ(ctx->GetExecuteStream(), nullptr);
+    EXPECT_EQ(atb::DestroyContext(ctx), atb::NO_ERROR);
+    ctx = nullptr;
+  }
+}
+
+}  // namespace
