@@ -90,21 +90,6 @@ Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, Progress
               bool blocks = false) {
   const ArnSchedule& s = *run.schedule;
   if (rows <= 0) return Status::Ok();
-  if (lend != nullptr || blocks) {
-    kernels::WqMatmulArgs args;
-    args.x = run.x1 + static_cast<size_t>(row0 * s.k) * s.elem;
-    args.m = rows;
-    args.bias = run.bias;
-    args.bias_dtype = run.act;
-    args.y = dst;
-    args.y_stride = s.n;
-    const int64_t step = LendBlockCols(run, rows);
-    for (int64_t c0 = 0; c0 < s.n; c0 += step) {
-      if (c0 > 0 && lend != nullptr) lend->Lend(run.comm);
-      MC2_RETURN_IF_ERROR(MatmulRange(run, args, rows, c0, std::min(s.n, c0 + step)));
-    }
-    return Status::Ok();
-  }
   kernels::WqMatmulArgs args;
   args.x = run.x1 + static_cast<size_t>(row0 * s.k) * s.elem;
   args.m = rows;
@@ -112,6 +97,14 @@ Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, Progress
   args.bias_dtype = run.act;
   args.y = dst;
   args.y_stride = s.n;
+  if (lend != nullptr || blocks) {
+    const int64_t step = LendBlockCols(run, rows);
+    for (int64_t c0 = 0; c0 < s.n; c0 += step) {
+      if (c0 > 0 && lend != nullptr) lend->Lend(run.comm);
+      MC2_RETURN_IF_ERROR(MatmulRange(run, args, rows, c0, std::min(s.n, c0 + step)));
+    }
+    return Status::Ok();
+  }
   const int threads = Threads(run);
   FirstError error;
   auto task = [&](int64_t t, int thread) {
