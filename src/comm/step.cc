@@ -7,6 +7,7 @@
 // 50 ms, one pidfd poll per peer) between sleeps.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "comm/communicator.h"
 #include "comm/control_block.h"
@@ -88,10 +89,21 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
   bool extended = false;
   // While sleeping, every communicator of this rank says whom it waits for (domain.h).
   domain_->PublishBlocked(1 + static_cast<uint32_t>(members_[static_cast<size_t>(peer)]));
+  // A wait that fails leaves the word set: this rank stays "blocked on `peer`" until its next wait,
+  // so a rank that times out on it while it reports (and, in an operator, aborts its other
+  // communicators) still sees it as blocked by someone else and gives it the extension below
+  // (without this, a peer whose deadline fell between our timeout and our abort blamed us).
   struct Unblock {
     Domain* domain;
-    ~Unblock() { domain->PublishBlocked(0); }
+    bool keep = false;
+    ~Unblock() {
+      if (!keep) domain->PublishBlocked(0);
+    }
   } unblock{domain_.get()};
+  const auto failed = [&unblock](Status st) {
+    unblock.keep = true;
+    return st;
+  };
   for (;;) {
     waiters.fetch_add(1, std::memory_order_seq_cst);
     const uint32_t seen = word->load(std::memory_order_seq_cst);
@@ -103,7 +115,7 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
     now = NowNs();
     if (now - last_liveness_check_ns_ >= kLivenessPeriodNs) {
       last_liveness_check_ns_ = now;
-      MC2_RETURN_IF_ERROR(CheckPeers(op));
+      if (Status st = CheckPeers(op); !st.ok()) return failed(std::move(st));
     }
     if (now >= deadline && !extended) {
       // A peer that is itself asleep waiting for another rank (in any of its communicators)
@@ -118,11 +130,11 @@ Status Communicator::WaitWord(int peer, std::atomic<uint32_t>* word, uint32_t ta
       }
     }
     if (now >= deadline) {
-      MC2_RETURN_IF_ERROR(CheckPeers(op));  // a peer's own failure explains more than the timeout
-      return Fail(HcclError(hccl::kETimeout, op, " on ", name_, ": ", RankName(peer),
-                            " did not arrive within ", options_.timeout_ms,
-                            " ms (MC2_COMM_TIMEOUT_MS)"),
-                  members_[static_cast<size_t>(peer)]);
+      // A peer's own failure explains more than the timeout.
+      if (Status st = CheckPeers(op); !st.ok()) return failed(std::move(st));
+      return failed(Fail(HcclError(hccl::kETimeout, op, " on ", name_, ": ", RankName(peer),
+                                   " did not arrive within ", options_.timeout_ms, " ms (MC2_COMM_TIMEOUT_MS)"),
+                         members_[static_cast<size_t>(peer)]));
     }
   }
 }

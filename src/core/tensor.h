@@ -123,6 +123,11 @@ class HostTensor {
 
   TensorView view() const;
 
+  // Same dtype, dims and bytes (two empty tensors of one shape are equal; no memcmp on null).
+  bool SameBytes(const HostTensor& other) const {
+    return dtype_ == other.dtype_ && dims_ == other.dims_ && storage_ == other.storage_;
+  }
+
   // Flat (row-major) element access as double.
   double at(int64_t i) const { return LoadElement(storage_.data(), dtype_, i); }
   void set(int64_t i, double v, RoundMode mode = RoundMode::kHalfEven) {

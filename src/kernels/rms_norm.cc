@@ -22,6 +22,7 @@
 #define HWY_TARGET_INCLUDE "kernels/rms_norm.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/unroll.h"
 #include "kernels/epilogue_round-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -75,7 +76,7 @@ HWY_INLINE void Pass1Block(DF df, const char* a, const char* res, char* y, float
   using V = hn::Vec<DF>;
   const size_t lanes = hn::Lanes(df);
   const V vinv = hn::Set(df, inv_n);
-#pragma GCC unroll 16
+MC2_UNROLL(16)
   for (size_t v = 0; v < kPartVecs; ++v) {
     const size_t off = v * lanes;
     V av = LoadAsF32<kA>(df, a + off * ElemBytes(kA));
@@ -113,7 +114,7 @@ void RowsT(const AddRmsNormArgs& args, int64_t row_begin, int64_t row_end) {
     };
 #else
     V accs[kPartVecs];
-#pragma GCC unroll 16
+MC2_UNROLL(16)
     for (size_t v = 0; v < kPartVecs; ++v) accs[v] = hn::Zero(df);
     const auto acc = [&](size_t v, V t) HWY_ATTR { accs[v] = hn::Add(accs[v], t); };
 #endif

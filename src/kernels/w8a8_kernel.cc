@@ -8,6 +8,11 @@
 // for every input; Highway exposes it as ReorderWidenMulAccumulate(int32 <- int16 x int16)
 // (vpmaddwd on x86, smlal on NEON, and the VNNI form where the target has it).
 //
+// VNNI: where the CPU has AVX-512 VNNI the tile runs as Highway's AVX3_DL target (enabled for this
+// file only, HWY_WANT_AVX3_DL), whose runtime check includes VNNI, and one vpdpwssd does the
+// vpmaddwd + vpaddd pair (MulAccPairs). Highway 1.0.3 has no VNNI op and its AVX3_DL target string
+// names "avxvnni" (the VEX form) instead of avx512vnni, so the instruction is inline assembly.
+//
 // Throughput: one vpmaddwd ymm is 16 MACs; Zen3 issues 2 per cycle (FP0/FP3 pipes) next to the
 // vpaddd, so the ceiling is 32 MACs = 64 ops/cycle, 2x fp32 FMA (32 flops/cycle; OpenBLAS sgemm
 // reaches ~98 GFLOP/s = its ceiling on one core). Target: >= 1.3x sgemm.
@@ -19,6 +24,10 @@
 // holding the (x[2p], x[2p+1]) int16 pair, broadcast with one load. Loop order: panel outer, row
 // block inner, whole k per tile: a panel (k = 4096: 128 KiB) stays in L2 (512 KiB) while all row
 // blocks stream past it; there is no C round trip because each tile runs the whole k.
+#ifndef HWY_WANT_AVX3_DL
+#define HWY_WANT_AVX3_DL 1  // the VNNI tile (above); before any Highway header
+#endif
+
 #include <cstring>
 
 #include "core/float16.h"
@@ -28,6 +37,7 @@
 #define HWY_TARGET_INCLUDE "kernels/w8a8_kernel.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
+#include "kernels/unroll.h"
 #include "kernels/epilogue_round-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -133,6 +143,19 @@ HWY_INLINE void StoreTileVec(const Job& job, int64_t row, int64_t col0, size_t v
   StoreFromF32<kOut, kRoundEven>(df, f, dst + v * lanes * eo);
 }
 
+// acc + the sums of adjacent int16 products of x and w, as int32 (exact: |sum| <= 2 * 128 * 128).
+HWY_INLINE hn::Vec<D32> MulAccPairs(D32 d32, hn::Vec<D16> x, hn::Vec<D16> w, hn::Vec<D32> acc, hn::Vec<D32>& acc1) {
+#if HWY_TARGET == HWY_AVX3_DL
+  (void)d32;
+  (void)acc1;
+  __m512i r = acc.raw;
+  asm("vpdpwssd %2, %1, %0" : "+v"(r) : "v"(x.raw), "v"(w.raw));
+  return hn::Vec<D32>{r};
+#else
+  return hn::ReorderWidenMulAccumulate(d32, x, w, acc, acc1);
+#endif
+}
+
 #if HWY_HAVE_SCALABLE
 // The SVE tile: kMR = 2 rows x 4 vectors of 4 int32 lanes, every accumulator a named variable.
 template <int kOut>
@@ -192,21 +215,21 @@ HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
   const int32_t* HWY_RESTRICT a = job.a_packed + block * job.k_pairs * kMR;
   const int16_t* HWY_RESTRICT b = job.packed + panel * job.k_pairs * (2 * kPanelCols);
   V32 acc0[kMR][kVecs], acc1[kMR][kVecs];
-#pragma GCC unroll 16
+MC2_UNROLL(16)
   for (int r = 0; r < kMR; ++r) {
-#pragma GCC unroll 16
+MC2_UNROLL(16)
     for (size_t v = 0; v < kVecs; ++v) acc0[r][v] = acc1[r][v] = hn::Zero(d32);
   }
   for (int64_t p = 0; p < job.k_pairs; ++p) {
     hn::Vec<D16> w[kVecs];
-#pragma GCC unroll 16
+MC2_UNROLL(16)
     for (size_t v = 0; v < kVecs; ++v) w[v] = hn::Load(d16, b + (p * kPanelCols + v * lanes) * 2);
-#pragma GCC unroll 16
+MC2_UNROLL(16)
     for (int r = 0; r < kMR; ++r) {
       const hn::Vec<D16> xa = hn::BitCast(d16, hn::Set(d32, a[p * kMR + r]));
-#pragma GCC unroll 16
+MC2_UNROLL(16)
       for (size_t v = 0; v < kVecs; ++v) {
-        acc0[r][v] = hn::ReorderWidenMulAccumulate(d32, xa, w[v], acc0[r][v], acc1[r][v]);
+        acc0[r][v] = MulAccPairs(d32, xa, w[v], acc0[r][v], acc1[r][v]);
       }
     }
   }
@@ -216,13 +239,13 @@ HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
   const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
   constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
   char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
-#pragma GCC unroll 16
+MC2_UNROLL(16)
   for (int r = 0; r < kMR; ++r) {
     if (r >= rows) break;
     alignas(64) char buf[kPanelCols * 4];
     char* row_out = out + r * job.ldo * static_cast<int64_t>(eo);
     char* dst = cols == kPanelCols ? row_out : buf;
-#pragma GCC unroll 16
+MC2_UNROLL(16)
     for (size_t v = 0; v < kVecs; ++v) StoreTileVec<kOut>(job, row0 + r, col0, v, acc0[r][v], acc1[r][v], dst);
     if (cols != kPanelCols) std::memcpy(row_out, buf, static_cast<size_t>(cols) * eo);
   }

@@ -21,7 +21,8 @@
 // For 2 <= m <= 16 a block of 128 k-values of 12 columns is dequantized once into an L1 buffer
 // (6 KiB) and reused by every row. m <= 4: a 4-row x 2-column dot-product tile (8 accumulators);
 // m >= 5: the GEMM micro-kernel's shape with W as the broadcast operand against x^T (6 columns x
-// 2N rows, 12 FMAs per 2 loads + 6 broadcasts); the x block (16 rows x 128 fp32 = 8 KiB) stays in
+// 2N rows, 12 FMAs per 2 loads + 6 broadcasts), or, when the rows fit one vector (m <= 16 with
+// AVX-512's 16 lanes), 12 columns x N rows (12 FMAs per load + 12 broadcasts); the x block (16 rows x 128 fp32 = 8 KiB) stays in
 // L1 beside it (with 512 k-values the x block alone filled L1 and the tile ran from L2 at ~1/3 the
 // speed). Its cost
 // is m * 2 flops per weight on 2 FMA pipes: at m = 16 this is ~5.4 ms for 4096 x 4096 at the
@@ -35,6 +36,7 @@
 
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
+#include "kernels/unroll.h"
 #include "kernels/matmul_simd-inl.h"
 #include "kernels/wq_matmul_kernels.h"
 
@@ -63,7 +65,7 @@ HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) {
 template <bool kF16, bool kOff, bool kInt4, bool kFast, class Sink>
 HWY_INLINE void ForChunk(DF df, const uint8_t* chunk, VF a, VF b, const Sink& sink) {
   const size_t N = hn::Lanes(df);
-#pragma GCC unroll 32
+MC2_UNROLL(32)
   for (size_t v = 0; v < static_cast<size_t>(kWqChunk) / N; ++v) {
     sink(v, GroupAntiquant<kF16, kOff, kFast>(df, LoadWeights<kInt4>(df, chunk, v * N), a, b));
   }
@@ -241,6 +243,47 @@ HWY_INLINE void OuterTile6(const float* HWY_RESTRICT w, size_t ldw, const float*
   hn::StoreU(c51, df, out + 5 * ld + N);
 }
 
+// out[c][0 .. N) = sum_p w_c[p] * xt[p][0 .. N) for all 12 dequantized columns against one vector
+// of rows of x^T: the tile for rows <= N (m <= 16 on AVX-512), where the 6 x 2-vector tile would
+// spend half its FMAs on zero rows (measured: m = 16 ran at ~45 GFLOP/s that way). 12 FMAs cost 1
+// vector load and 12 broadcasts.
+HWY_INLINE void OuterTile12(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT xt, size_t ldt,
+                            size_t len, float* HWY_RESTRICT out) {
+  static_assert(kDecodeCols == 12, "OuterTile12 covers the whole column block");
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  VF c0 = hn::Zero(df), c1 = hn::Zero(df), c2 = hn::Zero(df), c3 = hn::Zero(df);
+  VF c4 = hn::Zero(df), c5 = hn::Zero(df), c6 = hn::Zero(df), c7 = hn::Zero(df);
+  VF c8 = hn::Zero(df), c9 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
+  for (size_t p = 0; p < len; ++p) {
+    const VF b = hn::LoadU(df, xt + p * ldt);
+    c0 = hn::MulAdd(hn::Set(df, w[p]), b, c0);
+    c1 = hn::MulAdd(hn::Set(df, w[ldw + p]), b, c1);
+    c2 = hn::MulAdd(hn::Set(df, w[2 * ldw + p]), b, c2);
+    c3 = hn::MulAdd(hn::Set(df, w[3 * ldw + p]), b, c3);
+    c4 = hn::MulAdd(hn::Set(df, w[4 * ldw + p]), b, c4);
+    c5 = hn::MulAdd(hn::Set(df, w[5 * ldw + p]), b, c5);
+    c6 = hn::MulAdd(hn::Set(df, w[6 * ldw + p]), b, c6);
+    c7 = hn::MulAdd(hn::Set(df, w[7 * ldw + p]), b, c7);
+    c8 = hn::MulAdd(hn::Set(df, w[8 * ldw + p]), b, c8);
+    c9 = hn::MulAdd(hn::Set(df, w[9 * ldw + p]), b, c9);
+    c10 = hn::MulAdd(hn::Set(df, w[10 * ldw + p]), b, c10);
+    c11 = hn::MulAdd(hn::Set(df, w[11 * ldw + p]), b, c11);
+  }
+  hn::StoreU(c0, df, out);
+  hn::StoreU(c1, df, out + N);
+  hn::StoreU(c2, df, out + 2 * N);
+  hn::StoreU(c3, df, out + 3 * N);
+  hn::StoreU(c4, df, out + 4 * N);
+  hn::StoreU(c5, df, out + 5 * N);
+  hn::StoreU(c6, df, out + 6 * N);
+  hn::StoreU(c7, df, out + 7 * N);
+  hn::StoreU(c8, df, out + 8 * N);
+  hn::StoreU(c9, df, out + 9 * N);
+  hn::StoreU(c10, df, out + 10 * N);
+  hn::StoreU(c11, df, out + 11 * N);
+}
+
 template <bool kF16, bool kOff, bool kInt4, bool kFast>
 void DecodeImpl(const WqRunArgs& args) {
   const WqPackedWeights& pw = *args.packed;
@@ -271,7 +314,10 @@ void DecodeImpl(const WqRunArgs& args) {
   } else {
     std::memset(acc, 0, rows * ncols * sizeof(float));
     // x^T ([k_pad][ldt] fp32, rows zero padded to a multiple of 2N) for the outer-product tile.
-    const int64_t row_group = static_cast<int64_t>(2 * hn::Lanes(DF()));
+    // Rows in groups of one vector when they fit one (OuterTile12), else of two (OuterTile6).
+    const int64_t lanes = static_cast<int64_t>(hn::Lanes(DF()));
+    const bool one_vector = rows <= lanes;
+    const int64_t row_group = one_vector ? lanes : 2 * lanes;
     const int64_t ldt = (rows + row_group - 1) / row_group * row_group;
     float* xt = wbuf + kDecodeCols * kDecodeKb;
     float* batch_acc = xt + c.k_pad * ldt;  // [kDecodeCols][ldt]
@@ -297,10 +343,18 @@ void DecodeImpl(const WqRunArgs& args) {
           // Sums go to the batch's own [column][ldt] buffer (contiguous vector adds); the (rows, n)
           // acc is written once per batch: adding there per block strided by n (16 KiB) took
           // more than half the time (measured).
-          HWY_ALIGN float out[6 * 32];
+          HWY_ALIGN float out[kDecodeCols * 16];
           const DF df;
           const size_t N = hn::Lanes(df);
-          for (int64_t rg = 0; rg < rows; rg += row_group) {
+          if (one_vector) {
+            // nc < 12 only in the last block: its padded columns are zero and their sums unused.
+            OuterTile12(wbuf, kDecodeKb, xt + e0 * ldt, static_cast<size_t>(ldt), static_cast<size_t>(e1 - e0), out);
+            for (int64_t cc = 0; cc < nc; ++cc) {
+              float* b = batch_acc + cc * ldt;
+              hn::Store(hn::Add(hn::Load(df, b), hn::Load(df, out + cc * N)), df, b);
+            }
+          }
+          for (int64_t rg = 0; !one_vector && rg < rows; rg += row_group) {
             for (int64_t cc = 0; cc < nc; cc += 6) {
               OuterTile6(wbuf + cc * kDecodeKb, kDecodeKb, xt + e0 * ldt + rg, static_cast<size_t>(ldt),
                          static_cast<size_t>(e1 - e0), out);

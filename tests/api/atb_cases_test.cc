@@ -78,7 +78,12 @@ atb::TensorDesc Desc(const std::string& spec) {
   if (f.size() > 2) d.format = f[2] == "nz" ? ACL_FORMAT_FRACTAL_NZ : ACL_FORMAT_NCHW;
   d.shape.dimNum = 0;
   if (f.at(1) != "e") {
-    for (const std::string& x : Split(f[1], 'x')) d.shape.dims[d.shape.dimNum++] = std::stoll(x);
+    // dims holds atb::MAX_DIM (8) values; a longer spec (a dimNum-over-8 case) counts the rest
+    // in dimNum without storing them, as a caller with a wrong dimNum would.
+    for (const std::string& x : Split(f[1], 'x')) {
+      if (d.shape.dimNum < atb::MAX_DIM) d.shape.dims[d.shape.dimNum] = std::stoll(x);
+      ++d.shape.dimNum;
+    }
   }
   return d;
 }

@@ -14,6 +14,12 @@
 set -euo pipefail
 build=$1
 libdir_rel=$2
+# $3: the sanitizers the tree was built with (MC2_SANITIZE, e.g. address,undefined). A library
+# built with them needs them at the consumer's link too (the sanitizer runtime must come first).
+san=()
+[[ -n ${3:-} ]] && san=("-fsanitize=$3")
+cmake_san=()
+[[ -n ${3:-} ]] && cmake_san=("-DCMAKE_CXX_FLAGS=${san[*]}" "-DCMAKE_EXE_LINKER_FLAGS=${san[*]}")
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -46,7 +52,7 @@ ls "$prefix/include/mc2/src" 2>/dev/null && fail "include/mc2 has a src/ level"
 [[ ! -e $prefix/include/mc2/api ]] || fail "src/api headers were installed"
 
 echo "== 2. find_package(mc2)"
-cmake -S "$here/consumer" -B "$tmp/fp" "${gen[@]}" "${launcher[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
+cmake -S "$here/consumer" -B "$tmp/fp" "${gen[@]}" "${launcher[@]}" "${cmake_san[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
       -DMC2_WANT_VERSION=0.1 >"$tmp/fp.log" 2>&1 || { cat "$tmp/fp.log"; fail "configure with find_package(mc2 0.1)"; }
 cmake --build "$tmp/fp" >"$tmp/fp-build.log" 2>&1 || { cat "$tmp/fp-build.log"; fail "build (find_package)"; }
 "$tmp/fp/consumer" || fail "the find_package consumer"
@@ -63,19 +69,19 @@ pkg-config --exists mc2 || fail "pkg-config does not find mc2"
 [[ $(pkg-config --modversion mc2) == "$(sed -n 's/.*PACKAGE_VERSION "\([^"]*\)".*/\1/p' "$libdir/cmake/mc2/mc2ConfigVersion.cmake" | head -1)" ]] ||
   fail "mc2.pc's version differs from the CMake package's"
 # shellcheck disable=SC2046
-$cxx -std=c++17 "$here/consumer/main.cpp" -o "$tmp/pc" $(pkg-config --cflags --libs mc2) -Wl,-rpath,"$libdir" ||
+$cxx -std=c++17 "${san[@]}" "$here/consumer/main.cpp" -o "$tmp/pc" $(pkg-config --cflags --libs mc2) -Wl,-rpath,"$libdir" ||
   fail "build (pkg-config)"
 "$tmp/pc" || fail "the pkg-config consumer"
 
 echo "== 4. CANN build line"
-$cxx -std=c++17 "$here/consumer/main.cpp" -o "$tmp/cann" -I"$prefix/include" -L"$libdir" \
+$cxx -std=c++17 "${san[@]}" "$here/consumer/main.cpp" -o "$tmp/cann" -I"$prefix/include" -L"$libdir" \
      -lascendcl -lhccl -lnnopbase -lopapi -latb -Wl,-rpath,"$libdir" || fail "build (CANN line)"
 needed=$(readelf -d "$tmp/cann" | grep -c 'NEEDED.*libmc2\.so\.0' || true)
 [[ $needed == 1 ]] || fail "the CANN-line program records libmc2.so.0 $needed times (want 1)"
 "$tmp/cann" || fail "the CANN-line consumer"
 
 echo "== 5. the installed examples"
-cmake -S "$prefix/share/mc2/examples" -B "$tmp/ex" "${gen[@]}" "${launcher[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
+cmake -S "$prefix/share/mc2/examples" -B "$tmp/ex" "${gen[@]}" "${launcher[@]}" "${cmake_san[@]}" -DCMAKE_PREFIX_PATH="$prefix" \
       >"$tmp/ex.log" 2>&1 || { cat "$tmp/ex.log"; fail "configure the examples (find_package(mc2 COMPONENTS native))"; }
 cmake --build "$tmp/ex" -j 2 >"$tmp/ex-build.log" 2>&1 || { cat "$tmp/ex-build.log"; fail "build the examples"; }
 export MC2_API_QUIET=1

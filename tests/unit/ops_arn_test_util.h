@@ -53,7 +53,7 @@ inline RankResult RunArnRank(const reference::ArnCase& c, comm::Communicator* co
   std::vector<uint8_t> workspace((*op)->workspace_bytes() + 1);
   HostTensor first_y, first_norm;
   for (int i = 0; i < repeats; ++i) {
-    if (inplace) {
+    if (inplace && residual_copy.bytes() != 0) {  // in place: t.y aliases residual_copy's storage
       std::memcpy(residual_copy.data(), HostTensor::FromView(residual).data(), residual_copy.bytes());
     }
     // +1: a workspace pointer that is not 64-byte aligned must work too.
@@ -63,8 +63,7 @@ inline RankResult RunArnRank(const reference::ArnCase& c, comm::Communicator* co
     if (i == 0) {
       first_y = HostTensor::FromView(y_now.view());
       first_norm = HostTensor::FromView(res.norm_out.view());
-    } else if (std::memcmp(first_y.data(), y_now.data(), first_y.bytes()) != 0 ||
-               std::memcmp(first_norm.data(), res.norm_out.data(), first_norm.bytes()) != 0) {
+    } else if (!first_y.SameBytes(y_now) || !first_norm.SameBytes(res.norm_out)) {
       res.repeat_identical = false;
     }
   }

@@ -54,7 +54,7 @@ inline LpRankResult RunLpRank(const reference::LinearParallelCase& c, comm::Comm
     if (!res.status.ok()) return res;
     if (i == 0) {
       first = HostTensor::FromView(res.output.view());
-    } else if (std::memcmp(first.data(), res.output.data(), first.bytes()) != 0) {
+    } else if (!first.SameBytes(res.output)) {
       res.repeat_identical = false;
     }
   }

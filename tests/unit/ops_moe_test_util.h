@@ -82,7 +82,7 @@ inline MoeRankResult RunMoeRank(const reference::MoeCase& c, int64_t grid, const
     if (!res.status.ok()) return res;
     if (i == 0) {
       first = HostTensor::FromView(res.y1.view());
-    } else if (std::memcmp(first.data(), res.y1.data(), first.bytes()) != 0) {
+    } else if (!first.SameBytes(res.y1)) {
       res.repeat_identical = false;
     }
   }
@@ -112,7 +112,7 @@ inline std::string JudgeMoeRank(const MoeRankResult& res, const reference::MoeOu
   std::string v = JudgeMoe(res.y1, want.y1, max_abs, differing);
   if (!v.empty()) return "y1: " + v;
   if (want.y2) {
-    if (res.y2.dims() != want.y2->dims() || std::memcmp(res.y2.data(), want.y2->data(), want.y2->bytes()) != 0) {
+    if (!res.y2.SameBytes(*want.y2)) {
       return "y2: not bitwise equal to the golden's";
     }
   }
