@@ -322,6 +322,80 @@ TEST(WqMatmulTest, FastAntiquantExhaustive) {
   }
 }
 
+// The m = 1 int4 loop returns column nn's dequantized W[kk, nn] exactly with x = e_kk: every code
+// in both nibble halves of a chunk, two groups per column (the constants change between them),
+// with and without offset, per dtype scales of either sign from subnormal (fp16) to beyond the
+// fast range (so both the two-op and the general rounding run), offsets with fractional parts.
+TEST(WqMatmulTest, Int4DecodeM1IsBitExact) {
+  for (DType act : {DType::kFloat16, DType::kBFloat16}) {
+    const bool f16 = act == DType::kFloat16;
+    std::vector<uint16_t> scales;
+    // Up to 2^11 (fp16) / 2^124 (bf16): |w + offset| < 16, so every dequantized weight is finite and
+    // x = e_kk's zeros times the other weights add only zeros (an infinite one would make NaN).
+    for (uint32_t b = f16 ? 0x0001u : 0x0080u; b < (f16 ? 0x6800u : 0x7d80u); b += f16 ? 97u : 331u) {
+      scales.push_back(static_cast<uint16_t>(b));
+      scales.push_back(static_cast<uint16_t>(b | 0x8000u));
+    }
+    for (bool off : {false, true}) {
+      const int64_t k = 64, n = static_cast<int64_t>(scales.size()) / 2;
+      WqMatmulDesc d = Desc(act, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerGroup, 32, off, DType::kFloat32, k, n);
+      d.m_max = 1;
+      d.regime = MatmulRegime::kDecode;
+      std::vector<uint8_t> weight(static_cast<size_t>(k * n / 2) + 1, 0);
+      for (int64_t kk = 0; kk < k; ++kk) {
+        for (int64_t nn = 0; nn < n; ++nn) {
+          PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>((kk + nn) % 16 - 8));
+        }
+      }
+      // Scales and offsets are (groups = 2, n): group g of column nn takes scales[2 * nn + g].
+      std::vector<uint16_t> scale(static_cast<size_t>(2 * n)), offset(static_cast<size_t>(2 * n));
+      for (int64_t g = 0; g < 2; ++g) {
+        for (int64_t nn = 0; nn < n; ++nn) {
+          scale[g * n + nn] = scales[2 * nn + g];
+          offset[g * n + nn] = ToAct(static_cast<float>((nn * 7 + g * 3) % 29) * 0.37f - 5.1f, act);
+        }
+      }
+      WqWeightsView view;
+      view.weight = weight.data();
+      view.scale = scale.data();
+      view.offset = off ? offset.data() : nullptr;
+      std::vector<float> want(static_cast<size_t>(k * n));
+      for (int64_t kk = 0; kk < k; ++kk) {
+        for (int64_t nn = 0; nn < n; ++nn) {
+          want[kk * n + nn] = WqAntiquantReference(static_cast<int>((kk + nn) % 16 - 8), WqParamAt(d, view, view.scale, kk, nn),
+                                                   off ? WqParamAt(d, view, view.offset, kk, nn) : 0.0f, act);
+        }
+      }
+      for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+        hwy::SetSupportedTargetsForTest(target);
+        WqMatmulPlan plan;
+        Support support = Support::Yes();
+        ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+        ASSERT_TRUE(support.ok());
+        std::vector<uint8_t> scratch(plan.ScratchBytes(1));
+        std::vector<uint16_t> x(static_cast<size_t>(k));
+        std::vector<float> y(static_cast<size_t>(n));
+        WqMatmulArgs args;
+        args.x = x.data();
+        args.m = 1;
+        args.y = y.data();
+        for (int64_t kk = 0; kk < k; ++kk) {
+          for (int64_t i = 0; i < k; ++i) x[i] = ToAct(i == kk ? 1.0f : 0.0f, act);
+          ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, 1, 0, n}, scratch.data(), scratch.size()).ok());
+          for (int64_t nn = 0; nn < n; ++nn) {
+            const float w = want[kk * n + nn];
+            // Up to the sign of zero (the sum also adds 0 * the other weights).
+            ASSERT_TRUE(y[nn] == w) << hwy::TargetName(target) << " " << DTypeName(act) << " off " << off << " k "
+                                    << kk << " col " << nn << ": " << y[nn] << " vs " << w << " scale 0x" << std::hex
+                                    << scale[(kk / 32) * n + nn];
+          }
+        }
+      }
+      hwy::SetSupportedTargetsForTest(0);
+    }
+  }
+}
+
 // A ParallelForFn that runs every task on its own thread (the tests' stand-in for a pool).
 void ThreadsFor(void* /*pool*/, int64_t n_tasks, MatmulTaskFn fn, void* ctx) {
   std::vector<std::thread> threads;
