@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -262,6 +263,41 @@ TEST(WqMatmulTest, DequantIsBitExact) {
   }
 }
 
+// On every target: with x = e_kk (m = 1, fp32 output), every column nn of the plan's decode loop
+// must give want[kk * n + nn] (compared with ==, so -0 and +0 agree: the sum also adds 0 times
+// the other weights). `what(kk, nn)` describes a mismatch.
+template <class What>
+void ExpectUnitRowsGive(const WqMatmulDesc& d, const WqWeightsView& view, const std::vector<float>& want,
+                        bool require_fast_round, const What& what) {
+  const int64_t k = d.k, n = d.n;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    WqMatmulPlan plan;
+    Support support = Support::Yes();
+    ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+    ASSERT_TRUE(support.ok());
+    if (require_fast_round) {
+      ASSERT_TRUE(plan.packed().fast_round) << "these scales are in the fast range";
+    }
+    std::vector<uint8_t> scratch(plan.ScratchBytes(1));
+    std::vector<uint16_t> x(static_cast<size_t>(k));
+    std::vector<float> y(static_cast<size_t>(n));
+    WqMatmulArgs args;
+    args.x = x.data();
+    args.m = 1;
+    args.y = y.data();
+    for (int64_t kk = 0; kk < k; ++kk) {
+      for (int64_t i = 0; i < k; ++i) x[i] = ToAct(i == kk ? 1.0f : 0.0f, d.act_dtype);
+      ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, 1, 0, n}, scratch.data(), scratch.size()).ok());
+      for (int64_t nn = 0; nn < n; ++nn) {
+        ASSERT_EQ(y[nn], want[kk * n + nn]) << hwy::TargetName(target) << " " << DTypeName(d.act_dtype) << " "
+                                            << what(kk, nn);
+      }
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 // The decode loops round w * s with two operations (FastAntiquant in matmul_simd-inl.h) when the
 // plan proves the range (fast_round). Checked here for every int8 value w and, per dtype, every
 // 11th fp16 / bf16 bit pattern of either sign across the fast range (fp16 scales [2^-14, 511.75],
@@ -295,30 +331,11 @@ TEST(WqMatmulTest, FastAntiquantExhaustive) {
         want[kk * n + nn] = WqAntiquantReference(static_cast<int>(kk - 128), WqParamAt(d, view, view.scale, kk, nn), 0.0f, act);
       }
     }
-    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-      hwy::SetSupportedTargetsForTest(target);
-      WqMatmulPlan plan;
-      Support support = Support::Yes();
-      ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
-      ASSERT_TRUE(support.ok());
-      ASSERT_TRUE(plan.packed().fast_round) << "these scales are in the fast range";
-      std::vector<uint8_t> scratch(plan.ScratchBytes(1));
-      std::vector<uint16_t> x(static_cast<size_t>(k));
-      std::vector<float> y(static_cast<size_t>(n));
-      WqMatmulArgs args;
-      args.x = x.data();
-      args.m = 1;
-      args.y = y.data();
-      for (int64_t kk = 0; kk < k; ++kk) {
-        for (int64_t i = 0; i < k; ++i) x[i] = ToAct(i == kk ? 1.0f : 0.0f, act);
-        ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, 1, 0, n}, scratch.data(), scratch.size()).ok());
-        for (int64_t nn = 0; nn < n; ++nn) {
-          ASSERT_EQ(y[nn], want[kk * n + nn]) << hwy::TargetName(target) << " " << DTypeName(act) << " w " << kk - 128
-                                              << " scale bits 0x" << std::hex << scales[nn];
-        }
-      }
-    }
-    hwy::SetSupportedTargetsForTest(0);
+    ASSERT_NO_FATAL_FAILURE(ExpectUnitRowsGive(d, view, want, true, [&](int64_t kk, int64_t nn) {
+      std::ostringstream m;
+      m << "w " << kk - 128 << " scale bits 0x" << std::hex << scales[nn];
+      return m.str();
+    }));
   }
 }
 
@@ -366,32 +383,11 @@ TEST(WqMatmulTest, Int4DecodeM1IsBitExact) {
                                                    off ? WqParamAt(d, view, view.offset, kk, nn) : 0.0f, act);
         }
       }
-      for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
-        hwy::SetSupportedTargetsForTest(target);
-        WqMatmulPlan plan;
-        Support support = Support::Yes();
-        ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
-        ASSERT_TRUE(support.ok());
-        std::vector<uint8_t> scratch(plan.ScratchBytes(1));
-        std::vector<uint16_t> x(static_cast<size_t>(k));
-        std::vector<float> y(static_cast<size_t>(n));
-        WqMatmulArgs args;
-        args.x = x.data();
-        args.m = 1;
-        args.y = y.data();
-        for (int64_t kk = 0; kk < k; ++kk) {
-          for (int64_t i = 0; i < k; ++i) x[i] = ToAct(i == kk ? 1.0f : 0.0f, act);
-          ASSERT_TRUE(ExecuteWqMatmul(plan, args, {0, 1, 0, n}, scratch.data(), scratch.size()).ok());
-          for (int64_t nn = 0; nn < n; ++nn) {
-            const float w = want[kk * n + nn];
-            // Up to the sign of zero (the sum also adds 0 * the other weights).
-            ASSERT_TRUE(y[nn] == w) << hwy::TargetName(target) << " " << DTypeName(act) << " off " << off << " k "
-                                    << kk << " col " << nn << ": " << y[nn] << " vs " << w << " scale 0x" << std::hex
-                                    << scale[(kk / 32) * n + nn];
-          }
-        }
-      }
-      hwy::SetSupportedTargetsForTest(0);
+      ASSERT_NO_FATAL_FAILURE(ExpectUnitRowsGive(d, view, want, false, [&](int64_t kk, int64_t nn) {
+        std::ostringstream m;
+        m << "off " << off << " k " << kk << " col " << nn << " scale 0x" << std::hex << scale[(kk / 32) * n + nn];
+        return m.str();
+      }));
     }
   }
 }
