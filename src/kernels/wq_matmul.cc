@@ -96,7 +96,7 @@ Status PackWeights(const WqMatmulDesc& d, const WqWeightsView& w, MatmulRegime r
   p->regime = decode ? MatmulRegime::kDecode : MatmulRegime::kPrefill;
   p->k = d.k;
   p->n = d.n;
-  p->k_pad = decode ? RoundUp(d.k, kWqChunk) : d.k;
+  p->k_pad = decode ? RoundUp(d.k, int4 ? kWqInt4DecodeChunk : kWqChunk) : d.k;
   p->n_pad = decode ? d.n : RoundUp(d.n, kWqChunk);
   if (d.scale_mode == ScaleMode::kPerGroup) {
     p->group = d.group_size;
@@ -105,19 +105,24 @@ Status PackWeights(const WqMatmulDesc& d, const WqWeightsView& w, MatmulRegime r
     p->group = p->k_pad > kWqChunk ? p->k_pad : kWqChunk;
     p->groups = 1;
   }
-  // Both layouts are sequences of 32-element chunks (32 bytes int8, 16 bytes int4 with elements
-  // 0..15 in the low nibbles). Decode: chunk (nn, kk / 32) holds W[kk .. kk+32, nn], row-major
-  // over (n, k_pad / 32). Prefill: chunk (nn / 32, kk) holds W[kk, nn .. nn+32], ordered
-  // [n_pad / 32][k].
-  const int64_t chunk_bytes = int4 ? kWqChunk / 2 : kWqChunk;
-  p->data.assign(static_cast<size_t>((decode ? d.n * (p->k_pad / kWqChunk) : (p->n_pad / kWqChunk) * d.k) * chunk_bytes), 0);
+  // Both layouts are sequences of chunks. Decode: chunk (nn, kk / C) holds W[kk .. kk+C, nn],
+  // row-major over (n, k_pad / C). Prefill: chunk (nn / 32, kk) holds W[kk, nn .. nn+32], ordered
+  // [n_pad / 32][k]. int8: C = 32 bytes. int4 prefill: 16 bytes, elements 0..15 in the low
+  // nibbles. int4 decode: C = 128 elements in 64 bytes, element e in nibble e / 16 (bits
+  // 4 (e / 16) ..) of 32-bit word e % 16, so word j holds the eight elements j, j + 16, .., j + 112
+  // and the decode loop unpacks a vector with one shift (or two) and no widening.
+  const int64_t chunk_elems = decode && int4 ? kWqInt4DecodeChunk : kWqChunk;
+  const int64_t chunk_bytes = int4 ? chunk_elems / 2 : chunk_elems;
+  p->data.assign(static_cast<size_t>((decode ? d.n * (p->k_pad / chunk_elems) : (p->n_pad / kWqChunk) * d.k) * chunk_bytes), 0);
   for (int64_t kk = 0; kk < d.k; ++kk) {
     for (int64_t nn = 0; nn < d.n; ++nn) {
-      const int64_t chunk = decode ? nn * (p->k_pad / kWqChunk) + kk / kWqChunk : (nn / kWqChunk) * d.k + kk;
-      const int64_t e = decode ? kk % kWqChunk : nn % kWqChunk;
+      const int64_t chunk = decode ? nn * (p->k_pad / chunk_elems) + kk / chunk_elems : (nn / kWqChunk) * d.k + kk;
+      const int64_t e = decode ? kk % chunk_elems : nn % kWqChunk;
       uint8_t* base = p->data.data() + chunk * chunk_bytes;
       const int v = WqWeightAt(d, w.weight, kk, nn);
-      if (int4) {
+      if (int4 && decode) {
+        PutNibble(base, 4 * (e % 16) + e / 32, (e / 16) % 2 == 1, v);
+      } else if (int4) {
         PutNibble(base, e % 16, e >= 16, v);
       } else {
         base[e] = static_cast<uint8_t>(static_cast<int8_t>(v));

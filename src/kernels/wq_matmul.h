@@ -59,10 +59,10 @@ struct WqWeightsView {
 struct WqPackedWeights {
   MatmulRegime regime = MatmulRegime::kDecode;
   int64_t k = 0, n = 0;
-  int64_t k_pad = 0, n_pad = 0;  // decode pads k to 32, prefill pads n to 32
+  int64_t k_pad = 0, n_pad = 0;  // decode pads k to 32 (int4: 128), prefill pads n to 32
   int64_t group = 0;             // group length along k (k itself for per tensor / channel)
   int64_t groups = 0;
-  std::vector<uint8_t> data;     // 32-element chunks (see PackWeights in wq_matmul.cc)
+  std::vector<uint8_t> data;     // chunks of 32 (int4 decode: 128) elements, see PackWeights
   std::vector<float> scale;      // decode: (n, groups); prefill: (groups, n_pad)
   std::vector<float> offset;     // same shape, empty without offset
   // Every dequantized product provably stays in the normal, finite range of the activation dtype

@@ -2,9 +2,10 @@
 // dequantize in registers, dot with the fp32 activation rows.
 //
 // Layout (PackWeights, kDecode): W transposed to (n, k_pad) so that one output column is one
-// contiguous run of k; k is padded to 32. int8: one byte per element. int4: 32-element chunks of
-// 16 bytes, low nibbles = elements 0..15, high nibbles = 16..31, so a vector of <= 16 lanes unpacks
-// with one widening load and two shifts. Scales / offsets are (n, groups) fp32 holding the
+// contiguous run of k. int8: one byte per element, k padded to 32. int4: k padded to 128, chunks
+// of 128 elements in 16 32-bit words, element e in nibble e / 16 of word e % 16, so a vector of
+// <= 16 lanes unpacks with two shifts of a plain load (AVX-512: one shift and a table lookup, see
+// the int4 section below). Scales / offsets are (n, groups) fp32 holding the
 // fp16/bf16 values exactly; per tensor / per channel is one group spanning k.
 //
 // Why this shape. At m = 1, k = n = 4096 the int8 weight is 16 MiB and the int4 one 8 MiB; the
@@ -53,21 +54,17 @@ struct DecodeCtx {
   const float* offset;
 };
 
-template <bool kInt4>
-HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) {
-  if constexpr (kInt4) return LoadWeights<true>(df, row + (e >> 5) * 16, static_cast<size_t>(e & 31));
-  return LoadWeights<false>(df, row + e, 0);
-}
+// int8 weights [e, e + N) of a column.
+HWY_INLINE VF WeightsAt(DF df, const uint8_t* row, int64_t e) { return LoadWeights<false>(df, row + e, 0); }
 
-// Dequantizes one 32-element chunk and hands each vector to `sink(v, d)`. The loop over the
-// 32 / N vectors is fully unrolled so the int4 nibble half of each vector is a constant.
-// (a, b) are the group's constants (GroupConstA / GroupConstB).
-template <bool kF16, bool kOff, bool kInt4, bool kFast, class Sink>
+// Dequantizes one 32-element int8 chunk and hands each vector to `sink(v, d)`. The loop over the
+// 32 / N vectors is fully unrolled. (a, b) are the group's constants (GroupConstA / GroupConstB).
+template <bool kF16, bool kOff, bool kFast, class Sink>
 HWY_INLINE void ForChunk(DF df, const uint8_t* chunk, VF a, VF b, const Sink& sink) {
   const size_t N = hn::Lanes(df);
 MC2_UNROLL(32)
   for (size_t v = 0; v < static_cast<size_t>(kWqChunk) / N; ++v) {
-    sink(v, GroupAntiquant<kF16, kOff, kFast>(df, LoadWeights<kInt4>(df, chunk, v * N), a, b));
+    sink(v, GroupAntiquant<kF16, kOff, kFast>(df, LoadWeights<false>(df, chunk, v * N), a, b));
   }
 }
 
@@ -76,80 +73,286 @@ MC2_UNROLL(32)
 // to ~0.9 (measured on the 2-core EPYC host, 512 B - 8 KiB all within noise of each other).
 constexpr int64_t kDecodePrefetchBytes = 2048;
 
-// One output: sum over k of x[k] * dequant(W[k, j]).
-template <bool kF16, bool kOff, bool kInt4, bool kFast>
-HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
-  const DF df;
+// ---- int4: 128-element chunks of 16 32-bit words, element e in nibble e / 16 of word e % 16.
+//
+// A vector of N <= 16 lanes holds elements v * 16 + s + [0, N) of a chunk (v = 0..7, s a multiple
+// of N): lanes s .. s + N of the words, nibble v. Sign-extending it is two shifts of the loaded
+// words (no widening load). On AVX-512 the group's 16 possible dequantized values are one vector
+// (the "table", dequantized with the same GroupAntiquant as every other path, so exactly the
+// spec's values) and a vector of weights is one vpermps of it indexed by the words shifted right
+// by 4 v (vpermps reads the low 4 bits of each index): shift + permute + FMA per 16 weights instead
+// of widen + 2 shifts + convert + 2-op antiquant + FMA, which bounded the loop at ~0.4 of the read
+// bandwidth. Groups are multiples of 32, so a group boundary falls between quarters (32 elements:
+// nibbles 2 q and 2 q + 1) of a chunk.
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr bool kInt4Table = true;
+#else
+constexpr bool kInt4Table = false;
+#endif
+
+// Nibble kV of each 32-bit word of u, sign-extended, as fp32.
+template <int kV>
+HWY_INLINE VF Int4Nibble(DF df, hn::Vec<DI> u) {
+  return hn::ConvertTo(df, hn::ShiftRight<28>(hn::ShiftLeft<28 - 4 * kV>(u)));
+}
+
+// The group's dequantized value of every int4 code, lane i holding code i (two's complement).
+template <bool kF16, bool kOff, bool kFast>
+HWY_INLINE VF Int4Table(DF df, VF a, VF b) {
+  const VF iota = hn::Iota(df, 0.0f);
+  const VF codes = hn::IfThenElse(hn::Ge(iota, hn::Set(df, 8.0f)), hn::Sub(iota, hn::Set(df, 16.0f)), iota);
+  return GroupAntiquant<kF16, kOff, kFast>(df, codes, a, b);
+}
+
+// Weights of nibble kV: a table lookup where there is one, else unpack and dequantize.
+template <int kV, bool kF16, bool kOff, bool kFast>
+HWY_INLINE VF Int4Dequant(DF df, hn::Vec<DI> u, VF a, VF b, VF table) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  (void)a;
+  (void)b;
+  const hn::Vec<DI> idx = kV == 0 ? u : hn::ShiftRight<4 * kV>(u);
+  return VF{_mm512_permutexvar_ps(idx.raw, table.raw)};
+#else
+  (void)table;
+  return GroupAntiquant<kF16, kOff, kFast>(df, Int4Nibble<kV>(df, u), a, b);
+#endif
+}
+
+// The per-group constants of the int4 loops and where the group ends (an element index).
+struct Int4Group {
+  int64_t g = 0;
+  int64_t end = 0;
+};
+
+template <bool kF16, bool kOff, bool kFast>
+HWY_INLINE void Int4SetGroup(DF df, const DecodeCtx& c, const float* sc, const float* of, int64_t g, Int4Group* grp,
+                             VF* a, VF* b, VF* table) {
+  grp->g = g;
+  grp->end = (g + 1) * c.group;
+  *a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+  *b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+  if constexpr (kInt4Table) *table = Int4Table<kF16, kOff, kFast>(df, *a, *b);
+}
+
+// Quarter kQ (elements 32 kQ .. 32 kQ + 32) of a full chunk: sink.operator()<kV>(offset in chunk,
+// d) per vector, kV = the vector's nibble (0..7, a compile-time accumulator choice).
+template <int kQ, bool kF16, bool kOff, bool kFast, class Sink>
+HWY_INLINE void Int4Quarter(DF df, const uint8_t* chunk, VF a, VF b, VF table, const Sink& sink) {
+  const DI di;
   const size_t N = hn::Lanes(df);
-  constexpr int64_t kChunkBytes = kInt4 ? kWqChunk / 2 : kWqChunk;
+  const int32_t* words = reinterpret_cast<const int32_t*>(chunk);
+  for (size_t s = 0; s < 16; s += N) {
+    const hn::Vec<DI> u = hn::LoadU(di, words + s);
+    sink.template operator()<2 * kQ>(static_cast<size_t>(32 * kQ) + s,
+                                     Int4Dequant<2 * kQ, kF16, kOff, kFast>(df, u, a, b, table));
+    sink.template operator()<2 * kQ + 1>(static_cast<size_t>(32 * kQ + 16) + s,
+                                         Int4Dequant<2 * kQ + 1, kF16, kOff, kFast>(df, u, a, b, table));
+  }
+}
+
+// Every vector of the full chunk starting at element e (a multiple of 128), moving the group
+// along at quarter boundaries.
+template <bool kF16, bool kOff, bool kFast, class Sink>
+HWY_INLINE void Int4Chunk(DF df, const DecodeCtx& c, const float* sc, const float* of, const uint8_t* chunk,
+                          int64_t e, Int4Group* grp, VF* a, VF* b, VF* table, const Sink& sink) {
+  if (e >= grp->end) Int4SetGroup<kF16, kOff, kFast>(df, c, sc, of, grp->g + 1, grp, a, b, table);
+  Int4Quarter<0, kF16, kOff, kFast>(df, chunk, *a, *b, *table, sink);
+  if (e + 32 >= grp->end) Int4SetGroup<kF16, kOff, kFast>(df, c, sc, of, grp->g + 1, grp, a, b, table);
+  Int4Quarter<1, kF16, kOff, kFast>(df, chunk, *a, *b, *table, sink);
+  if (e + 64 >= grp->end) Int4SetGroup<kF16, kOff, kFast>(df, c, sc, of, grp->g + 1, grp, a, b, table);
+  Int4Quarter<2, kF16, kOff, kFast>(df, chunk, *a, *b, *table, sink);
+  if (e + 96 >= grp->end) Int4SetGroup<kF16, kOff, kFast>(df, c, sc, of, grp->g + 1, grp, a, b, table);
+  Int4Quarter<3, kF16, kOff, kFast>(df, chunk, *a, *b, *table, sink);
+}
+
+// The chunk holding element k - 1 when k is not a multiple of 128: sink(offset, d) per vector,
+// lanes at or beyond k zeroed (a non-finite dequantized padding value must not reach a sum).
+// Runs once per column, so it unpacks with run-time shifts and finds each vector's group by a
+// division.
+template <bool kF16, bool kOff, bool kFast, class Sink>
+HWY_INLINE void Int4TailChunk(DF df, const DecodeCtx& c, const float* sc, const float* of, const uint8_t* chunk,
+                              int64_t e, const Sink& sink) {
+  const DI di;
+  const size_t N = hn::Lanes(df);
+  const int32_t* words = reinterpret_cast<const int32_t*>(chunk);
+  for (int v = 0; v < 8; ++v) {
+    for (size_t s = 0; s < 16; s += N) {
+      const int64_t first = e + 16 * v + static_cast<int64_t>(s);
+      const int64_t valid = c.k > first ? c.k - first : 0;
+      if (valid == 0) {
+        sink(static_cast<size_t>(16 * v) + s, hn::Zero(df));
+        continue;
+      }
+      const int64_t g = first / c.group;
+      const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+      const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+      const hn::Vec<DI> u = hn::LoadU(di, words + s);
+      const VF w = hn::ConvertTo(df, hn::ShiftRightSame(hn::ShiftLeftSame(u, 28 - 4 * v), 28));
+      const VF d = GroupAntiquant<kF16, kOff, kFast>(df, w, a, b);
+      sink(static_cast<size_t>(16 * v) + s, hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d));
+    }
+  }
+}
+
+// DotColumn for int4.
+template <bool kF16, bool kOff, bool kFast>
+HWY_NOINLINE float DotColumnInt4(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
+  const DF df;
+  constexpr int64_t kChunk = kWqInt4DecodeChunk;
   const uint8_t* row = c.data + j * c.row_bytes;
   const float* sc = c.scale + j * c.groups;
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
-  VF acc[4] = {hn::Zero(df), hn::Zero(df), hn::Zero(df), hn::Zero(df)};
-  const int64_t full_chunks = c.k / kWqChunk;
-  const int64_t group_chunks = c.group / kWqChunk;
-  for (int64_t g = 0; g < c.groups; ++g) {
-    const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
-    const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-    const int64_t ch0 = g * group_chunks;
-    const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
-    for (int64_t ch = ch0; ch < ch1; ++ch) {
-      const float* xp = x + ch * kWqChunk;
-      // One line per 64 bytes of the stream; a hint, so running past the buffer's end is harmless.
-      if ((ch * kChunkBytes) % 64 == 0) hwy::Prefetch(row + ch * kChunkBytes + kDecodePrefetchBytes);
-      ForChunk<kF16, kOff, kInt4, kFast>(df, row + ch * kChunkBytes, a, b, [&](size_t v, VF d) HWY_ATTR {
-        acc[v & 3] = hn::MulAdd(hn::LoadU(df, xp + v * N), d, acc[v & 3]);
-      });
-    }
+  // One accumulator per nibble: each takes one FMA per chunk, so the FMA latency (4 cycles) is
+  // hidden behind the chunk's 8 (with 4 accumulators, two dependent FMAs per chunk bounded the
+  // loop at ~1 cycle per vector on AVX-512).
+  VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+  VF acc4 = hn::Zero(df), acc5 = hn::Zero(df), acc6 = hn::Zero(df), acc7 = hn::Zero(df);
+  VF a = hn::Zero(df), b = hn::Zero(df), table = hn::Zero(df);
+  Int4Group grp;
+  Int4SetGroup<kF16, kOff, kFast>(df, c, sc, of, 0, &grp, &a, &b, &table);
+  const int64_t full_chunks = c.k / kChunk;
+  for (int64_t ch = 0; ch < full_chunks; ++ch) {
+    const uint8_t* chunk = row + ch * (kChunk / 2);
+    const float* xp = x + ch * kChunk;
+    // A hint, so running past the buffer's end is harmless.
+    hwy::Prefetch(chunk + kDecodePrefetchBytes);
+    Int4Chunk<kF16, kOff, kFast>(df, c, sc, of, chunk, ch * kChunk, &grp, &a, &b, &table,
+                                 [&]<int kSlot>(size_t off, VF d) HWY_ATTR {
+                                   const VF xv = hn::LoadU(df, xp + off);
+                                   if constexpr (kSlot == 0) acc0 = hn::MulAdd(xv, d, acc0);
+                                   if constexpr (kSlot == 1) acc1 = hn::MulAdd(xv, d, acc1);
+                                   if constexpr (kSlot == 2) acc2 = hn::MulAdd(xv, d, acc2);
+                                   if constexpr (kSlot == 3) acc3 = hn::MulAdd(xv, d, acc3);
+                                   if constexpr (kSlot == 4) acc4 = hn::MulAdd(xv, d, acc4);
+                                   if constexpr (kSlot == 5) acc5 = hn::MulAdd(xv, d, acc5);
+                                   if constexpr (kSlot == 6) acc6 = hn::MulAdd(xv, d, acc6);
+                                   if constexpr (kSlot == 7) acc7 = hn::MulAdd(xv, d, acc7);
+                                 });
   }
-  // The partial last chunk: lanes beyond k are zeroed so a non-finite dequantized padding value
-  // cannot reach the sum.
-  if (full_chunks * kWqChunk < c.k) {
-    const int64_t e0 = full_chunks * kWqChunk;
-    const int64_t g = e0 / c.group;
-    const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
-    const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-    for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
-      const int64_t valid = c.k > e ? c.k - e : 0;
-      VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e), a, b);
-      d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
-      acc[1] = hn::MulAdd(hn::LoadU(df, x + e), d, acc[1]);
-    }
+  if (full_chunks * kChunk < c.k) {
+    const float* xp = x + full_chunks * kChunk;
+    Int4TailChunk<kF16, kOff, kFast>(df, c, sc, of, row + full_chunks * (kChunk / 2), full_chunks * kChunk,
+                                     [&](size_t off, VF d) HWY_ATTR {
+                                       acc1 = hn::MulAdd(hn::LoadU(df, xp + off), d, acc1);
+                                     });
   }
-  const VF sum = hn::Add(hn::Add(acc[0], acc[1]), hn::Add(acc[2], acc[3]));
+  const VF sum = hn::Add(hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3)), hn::Add(hn::Add(acc4, acc5), hn::Add(acc6, acc7)));
   return hn::GetLane(hn::SumOfLanes(df, sum));
 }
 
-// dst[e - e0] = dequant(W[e, j]) for e in [e0, e1) (multiples of 32), zero beyond k.
-template <bool kF16, bool kOff, bool kInt4, bool kFast>
-HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
+// DequantColumn for int4 (e0, e1 multiples of 128).
+template <bool kF16, bool kOff, bool kFast>
+HWY_NOINLINE void DequantColumnInt4(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
   const DF df;
-  const size_t N = hn::Lanes(df);
-  constexpr int64_t kChunkBytes = kInt4 ? kWqChunk / 2 : kWqChunk;
+  constexpr int64_t kChunk = kWqInt4DecodeChunk;
   const uint8_t* row = c.data + j * c.row_bytes;
   const float* sc = c.scale + j * c.groups;
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
-  int64_t g = e0 / c.group;  // one division per call; group boundaries are then tracked
-  int64_t g_end = (g + 1) * c.group;
-  VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
-  VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-  for (int64_t e = e0; e < e1; e += kWqChunk) {
-    if (e >= g_end) {
-      ++g;
-      g_end += c.group;
-      a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
-      b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-    }
+  VF a = hn::Zero(df), b = hn::Zero(df), table = hn::Zero(df);
+  Int4Group grp;
+  Int4SetGroup<kF16, kOff, kFast>(df, c, sc, of, e0 / c.group, &grp, &a, &b, &table);
+  for (int64_t e = e0; e < e1; e += kChunk) {
     float* out = dst + (e - e0);
-    if (e + kWqChunk <= c.k) {
-      ForChunk<kF16, kOff, kInt4, kFast>(df, row + (e / kWqChunk) * kChunkBytes, a, b,
-                                  [&](size_t v, VF d) HWY_ATTR { hn::Store(d, df, out + v * N); });
-      continue;
+    const uint8_t* chunk = row + (e / kChunk) * (kChunk / 2);
+    if (e + kChunk <= c.k) {
+      Int4Chunk<kF16, kOff, kFast>(df, c, sc, of, chunk, e, &grp, &a, &b, &table,
+                                   [&]<int kSlot>(size_t off, VF d) HWY_ATTR { hn::Store(d, df, out + off); });
+    } else {
+      Int4TailChunk<kF16, kOff, kFast>(df, c, sc, of, chunk, e,
+                                       [&](size_t off, VF d) HWY_ATTR { hn::Store(d, df, out + off); });
     }
-    for (int64_t i = 0; i < kWqChunk; i += static_cast<int64_t>(N)) {
-      const int64_t valid = c.k > e + i ? c.k - e - i : 0;
-      VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt<kInt4>(df, row, e + i), a, b);
-      hn::Store(hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d), df, out + i);
+  }
+}
+
+// One output: sum over k of x[k] * dequant(W[k, j]).
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
+HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
+  if constexpr (kInt4) {
+    return DotColumnInt4<kF16, kOff, kFast>(c, j, x);
+  } else {
+    const DF df;
+    const size_t N = hn::Lanes(df);
+    constexpr int64_t kChunkBytes = kWqChunk;
+    const uint8_t* row = c.data + j * c.row_bytes;
+    const float* sc = c.scale + j * c.groups;
+    const float* of = kOff ? c.offset + j * c.groups : nullptr;
+    // Named, not an array: arrays of vectors are ill-formed for SVE's sizeless types.
+    VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+    const int64_t full_chunks = c.k / kWqChunk;
+    const int64_t group_chunks = c.group / kWqChunk;
+    for (int64_t g = 0; g < c.groups; ++g) {
+      const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+      const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+      const int64_t ch0 = g * group_chunks;
+      const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
+      for (int64_t ch = ch0; ch < ch1; ++ch) {
+        const float* xp = x + ch * kWqChunk;
+        // One line per 64 bytes of the stream; a hint, so running past the buffer's end is harmless.
+        if ((ch * kChunkBytes) % 64 == 0) hwy::Prefetch(row + ch * kChunkBytes + kDecodePrefetchBytes);
+        ForChunk<kF16, kOff, kFast>(df, row + ch * kChunkBytes, a, b, [&](size_t v, VF d) HWY_ATTR {
+          const VF xv = hn::LoadU(df, xp + v * N);
+          switch (v & 3) {  // v is a constant in the unrolled chunk loop
+            case 0: acc0 = hn::MulAdd(xv, d, acc0); break;
+            case 1: acc1 = hn::MulAdd(xv, d, acc1); break;
+            case 2: acc2 = hn::MulAdd(xv, d, acc2); break;
+            default: acc3 = hn::MulAdd(xv, d, acc3); break;
+          }
+        });
+      }
+    }
+    // The partial last chunk: lanes beyond k are zeroed so a non-finite dequantized padding value
+    // cannot reach the sum.
+    if (full_chunks * kWqChunk < c.k) {
+      const int64_t e0 = full_chunks * kWqChunk;
+      const int64_t g = e0 / c.group;
+      const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+      const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+      for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
+        const int64_t valid = c.k > e ? c.k - e : 0;
+        VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt(df, row, e), a, b);
+        d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
+        acc1 = hn::MulAdd(hn::LoadU(df, x + e), d, acc1);
+      }
+    }
+    const VF sum = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+    return hn::GetLane(hn::SumOfLanes(df, sum));
+  }
+}
+
+// dst[e - e0] = dequant(W[e, j]) for e in [e0, e1) (multiples of 32; int4: of 128), zero beyond k.
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
+HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
+  if constexpr (kInt4) {
+    DequantColumnInt4<kF16, kOff, kFast>(c, j, e0, e1, dst);
+  } else {
+    const DF df;
+    const size_t N = hn::Lanes(df);
+    constexpr int64_t kChunkBytes = kWqChunk;
+    const uint8_t* row = c.data + j * c.row_bytes;
+    const float* sc = c.scale + j * c.groups;
+    const float* of = kOff ? c.offset + j * c.groups : nullptr;
+    int64_t g = e0 / c.group;  // one division per call; group boundaries are then tracked
+    int64_t g_end = (g + 1) * c.group;
+    VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+    VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+    for (int64_t e = e0; e < e1; e += kWqChunk) {
+      if (e >= g_end) {
+        ++g;
+        g_end += c.group;
+        a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+        b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+      }
+      float* out = dst + (e - e0);
+      if (e + kWqChunk <= c.k) {
+        ForChunk<kF16, kOff, kFast>(df, row + (e / kWqChunk) * kChunkBytes, a, b,
+                                    [&](size_t v, VF d) HWY_ATTR { hn::Store(d, df, out + v * N); });
+        continue;
+      }
+      for (int64_t i = 0; i < kWqChunk; i += static_cast<int64_t>(N)) {
+        const int64_t valid = c.k > e + i ? c.k - e - i : 0;
+        VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt(df, row, e + i), a, b);
+        hn::Store(hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d), df, out + i);
+      }
     }
   }
 }
@@ -189,10 +392,19 @@ HWY_INLINE void DotTile(const float* HWY_RESTRICT x, int64_t ldx, const float* H
       a31 = hn::MulAdd(xv, b1, a31);
     }
   }
-  const VF acc[4][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}};
-  for (size_t r = 0; r < MR; ++r) {
-    out[r * ldo] += hn::GetLane(hn::SumOfLanes(df, acc[r][0]));
-    out[r * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, acc[r][1]));
+  out[0] += hn::GetLane(hn::SumOfLanes(df, a00));
+  out[1] += hn::GetLane(hn::SumOfLanes(df, a01));
+  if constexpr (MR > 1) {
+    out[ldo] += hn::GetLane(hn::SumOfLanes(df, a10));
+    out[ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a11));
+  }
+  if constexpr (MR > 2) {
+    out[2 * ldo] += hn::GetLane(hn::SumOfLanes(df, a20));
+    out[2 * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a21));
+  }
+  if constexpr (MR > 3) {
+    out[3 * ldo] += hn::GetLane(hn::SumOfLanes(df, a30));
+    out[3 * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a31));
   }
 }
 

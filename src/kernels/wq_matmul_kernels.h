@@ -12,6 +12,8 @@ namespace mc2::kernels {
 
 // Decode: k-elements per packed chunk, and k per dequantized block of the multi-row path.
 inline constexpr int64_t kWqChunk = 32;
+// Decode, int4: k-elements per packed chunk (64 bytes; layout in PackWeights).
+inline constexpr int64_t kWqInt4DecodeChunk = 128;
 // Multi-row decode: k per dequantized block and columns dequantized together (a multiple of 6
 // and of 2). A block of x (16 rows x 128 x 4 B = 8 KiB) and of W (12 x 128 x 4 B = 6 KiB) fit L1.
 inline constexpr int64_t kDecodeKb = 128;

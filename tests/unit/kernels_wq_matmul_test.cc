@@ -188,6 +188,8 @@ std::vector<Case> Cases() {
        f32},
       {"i4 kn group32 f16 off f32out", Desc(f16, i4, L::kKN, S::kPerGroup, 32, true, f32, 130, 50), 16, 0, true, f16},
       {"i4 nk tensor bf16 m1", Desc(bf16, i4, L::kNK, S::kPerTensor, 0, false, bf16, 64, 31), 1, 0, false, f32},
+      {"i4 kn group64 f16 off m1", Desc(f16, i4, L::kKN, S::kPerGroup, 64, true, f16, 390, 29), 1, 2, true, f32},
+      {"i4 nk channel f16 m3", Desc(f16, i4, L::kNK, S::kPerChannel, 0, false, f16, 256, 19), 3, 0, false, f32},
       {"i4 nk group128 f16 off bias", Desc(f16, i4, L::kNK, S::kPerGroup, 128, true, f16, 300, 40), 5, 3, true, bf16},
       {"i8 nz-kn channel f16", Desc(f16, i8, L::kNzKN, S::kPerChannel, 0, true, f16, 96, 70), 7, 0, false, f32},
       {"i8 nz-nk group32 bf16", Desc(bf16, i8, L::kNzNK, S::kPerGroup, 32, false, bf16, 80, 45), 2, 0, true, bf16},
@@ -340,9 +342,14 @@ TEST(WqMatmulTest, FastAntiquantExhaustive) {
 }
 
 // The m = 1 int4 loop returns column nn's dequantized W[kk, nn] exactly with x = e_kk: every code
-// in both nibble halves of a chunk, two groups per column (the constants change between them),
-// with and without offset, per dtype scales of either sign from subnormal (fp16) to beyond the
-// fast range (so both the two-op and the general rounding run), offsets with fractional parts.
+// in every nibble of a 128-element chunk, full chunks and a partial last one, groups of 32 (the
+// constants change at every quarter of a chunk) and of 96 (mid-chunk), with and without offset,
+// per dtype scales of either sign from subnormal (fp16) to beyond the fast range (so both the
+// two-op and the general rounding run), offsets with fractional parts.
+// Every code at every k across the columns, and no period of 16 in k (the decode layout puts
+// elements e and e + 16 in neighbouring nibbles: a periodic pattern would hide a swap).
+int Int4CodeAt(int64_t kk, int64_t nn) { return static_cast<int>((kk + nn + 5 * (kk / 16)) % 16) - 8; }
+
 TEST(WqMatmulTest, Int4DecodeM1IsBitExact) {
   for (DType act : {DType::kFloat16, DType::kBFloat16}) {
     const bool f16 = act == DType::kFloat16;
@@ -353,22 +360,24 @@ TEST(WqMatmulTest, Int4DecodeM1IsBitExact) {
       scales.push_back(static_cast<uint16_t>(b));
       scales.push_back(static_cast<uint16_t>(b | 0x8000u));
     }
-    for (bool off : {false, true}) {
-      const int64_t k = 64, n = static_cast<int64_t>(scales.size()) / 2;
-      WqMatmulDesc d = Desc(act, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerGroup, 32, off, DType::kFloat32, k, n);
+    for (int shape = 0; shape < 4; ++shape) {
+      const int64_t group = shape < 2 ? 32 : 96, k = shape < 2 ? 160 : 288;
+      const bool off = shape % 2 == 1;
+      const int64_t n = static_cast<int64_t>(scales.size()) / 2, groups = (k + group - 1) / group;
+      WqMatmulDesc d = Desc(act, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerGroup, group, off, DType::kFloat32, k, n);
       d.m_max = 1;
       d.regime = MatmulRegime::kDecode;
       std::vector<uint8_t> weight(static_cast<size_t>(k * n / 2) + 1, 0);
       for (int64_t kk = 0; kk < k; ++kk) {
         for (int64_t nn = 0; nn < n; ++nn) {
-          PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>((kk + nn) % 16 - 8));
+          PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>(Int4CodeAt(kk, nn)));
         }
       }
-      // Scales and offsets are (groups = 2, n): group g of column nn takes scales[2 * nn + g].
-      std::vector<uint16_t> scale(static_cast<size_t>(2 * n)), offset(static_cast<size_t>(2 * n));
-      for (int64_t g = 0; g < 2; ++g) {
+      // Scales and offsets are (groups, n): group g of column nn takes scales[(2 * nn + g) % size].
+      std::vector<uint16_t> scale(static_cast<size_t>(groups * n)), offset(static_cast<size_t>(groups * n));
+      for (int64_t g = 0; g < groups; ++g) {
         for (int64_t nn = 0; nn < n; ++nn) {
-          scale[g * n + nn] = scales[2 * nn + g];
+          scale[g * n + nn] = scales[(2 * nn + g) % scales.size()];
           offset[g * n + nn] = ToAct(static_cast<float>((nn * 7 + g * 3) % 29) * 0.37f - 5.1f, act);
         }
       }
@@ -379,13 +388,14 @@ TEST(WqMatmulTest, Int4DecodeM1IsBitExact) {
       std::vector<float> want(static_cast<size_t>(k * n));
       for (int64_t kk = 0; kk < k; ++kk) {
         for (int64_t nn = 0; nn < n; ++nn) {
-          want[kk * n + nn] = WqAntiquantReference(static_cast<int>((kk + nn) % 16 - 8), WqParamAt(d, view, view.scale, kk, nn),
+          want[kk * n + nn] = WqAntiquantReference(Int4CodeAt(kk, nn), WqParamAt(d, view, view.scale, kk, nn),
                                                    off ? WqParamAt(d, view, view.offset, kk, nn) : 0.0f, act);
         }
       }
       ASSERT_NO_FATAL_FAILURE(ExpectUnitRowsGive(d, view, want, false, [&](int64_t kk, int64_t nn) {
         std::ostringstream m;
-        m << "off " << off << " k " << kk << " col " << nn << " scale 0x" << std::hex << scale[(kk / 32) * n + nn];
+        m << "group " << group << " off " << off << " k " << kk << " col " << nn << " scale 0x" << std::hex
+          << scale[(kk / group) * n + nn];
         return m.str();
       }));
     }
