@@ -44,15 +44,6 @@ void UpdateMax(double* max, double v) {
   if (std::isnan(v) || v > *max) *max = v;
 }
 
-std::string IndexString(const Dims& dims, int64_t flat) {
-  Dims idx;
-  idx.resize(dims.size());
-  for (int d = dims.size() - 1; d >= 0; --d) {
-    idx[d] = dims[d] > 0 ? flat % dims[d] : 0;
-    flat = dims[d] > 0 ? flat / dims[d] : 0;
-  }
-  return idx.ToString();
-}
 
 // Statistics of `actual` against `golden` into `report`, with `judge(a, g)` deciding each element;
 // report.failing counts the elements the judge rejects and report.pass is "none rejected".
@@ -119,6 +110,16 @@ AccuracyReport CompareRes(std::string rule, const HostTensor& actual, const Host
 }
 
 }  // namespace
+
+std::string IndexString(const Dims& dims, int64_t flat) {
+  Dims idx;
+  idx.resize(dims.size());
+  for (int d = dims.size() - 1; d >= 0; --d) {
+    idx[d] = dims[d] > 0 ? flat % dims[d] : 0;
+    flat = dims[d] > 0 ? flat / dims[d] : 0;
+  }
+  return idx.ToString();
+}
 
 std::string AccuracyReport::ToString() const {
   std::string s = StrCat(rule, ": ", pass ? "PASS" : "FAIL", ", ", failing, " of ", count, " elements fail");

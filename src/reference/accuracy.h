@@ -83,6 +83,9 @@ double ErrorBalanceThreshold(DType dtype);
 AccuracyReport CompareCv(const HostTensor& actual, const HostTensor& golden, const HostTensor& low_precision_golden,
                          DType dtype, bool check_error_balance = false);
 
+// "(i, j, ...)": the multi-index of flat element `flat` of a row-major tensor of `dims`.
+std::string IndexString(const Dims& dims, int64_t flat);
+
 // A rule with its parameters, so a test or the CLI can carry "how to judge this output" as data.
 enum class AccuracyRule : uint8_t { kAssertRtolEqual, kAllClose, kRefCompare, kCompareCv };
 

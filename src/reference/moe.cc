@@ -8,6 +8,8 @@
 // can use tiny shapes and ep or tp of 1.
 #include "reference/moe.h"
 
+#include <algorithm>
+#include <cmath>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -228,12 +230,16 @@ std::vector<std::vector<double>> AllGatherOverTp(const std::vector<std::vector<d
 MoeOutputs MatmulBiasActivation(const MoeInputs& in, const std::vector<double>& y2, const Geometry& g,
                                 const MoeAttrs& attrs, Mode mode) {
   const DType out_dt = OutputDType(g.dt, mode);
-  MoeOutputs out{HostTensor(out_dt, {g.el, g.rows, g.ml}), std::nullopt, std::nullopt};
+  MoeOutputs out{HostTensor(out_dt, {g.el, g.rows, g.ml}), std::nullopt, std::nullopt, std::nullopt, std::nullopt};
   if (attrs.want_y2) {
     out.y2 = HostTensor(out_dt, {g.el, g.rows, g.h});
     for (int64_t e = 0; e < g.el * g.rows * g.h; ++e) out.y2->set(e, y2[e]);
   }
   if (attrs.want_y3) out.y3 = HostTensor(out_dt, {g.el, g.rows, g.ml});
+  if (mode == Mode::kCann) {
+    out.product = HostTensor(out_dt, {g.el, g.rows, g.ml});
+    out.z = HostTensor(out_dt, {g.el, g.rows, g.ml});
+  }
   std::vector<double> w(static_cast<size_t>(g.ml * g.h));  // expert e's weight as w[mm][hh], read once
   for (int64_t e = 0; e < g.el; ++e) {
     for (int64_t hh = 0; hh < g.h; ++hh) {
@@ -268,6 +274,8 @@ MoeOutputs MatmulBiasActivation(const MoeInputs& in, const std::vector<double>& 
         }
         out.y1.set(Idx3(e, row, mm, g.rows, g.ml), y1);
         if (out.y3) out.y3->set(Idx3(e, row, mm, g.rows, g.ml), z);
+        if (out.product) out.product->set(Idx3(e, row, mm, g.rows, g.ml), product);
+        if (out.z) out.z->set(Idx3(e, row, mm, g.rows, g.ml), z);
       }
     }
   }
@@ -308,6 +316,74 @@ StatusOr<std::vector<MoeOutputs>> AlltoAllAllGatherBatchMatMul(const std::vector
   std::vector<MoeOutputs> outputs;
   for (size_t r = 0; r < ranks.size(); ++r) outputs.push_back(MatmulBiasActivation(ranks[r], y2[r], g, attrs, mode));
   return outputs;
+}
+
+namespace {
+
+// One ulp of |v| in `dtype` (fp16: 11 significant bits and 2^-24 below its normal range; bf16: 8).
+double UlpOf(double v, DType dtype) {
+  const int bits = dtype == DType::kBFloat16 ? 8 : dtype == DType::kFloat16 ? 11 : 24;
+  double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(v), 1e-300)) - (bits - 1));
+  if (dtype == DType::kFloat16) ulp = std::max(ulp, std::ldexp(1.0, -24));
+  if (dtype == DType::kBFloat16) ulp = std::max(ulp, std::ldexp(1.0, -133));
+  return ulp;
+}
+
+}  // namespace
+
+AccuracyReport CheckMoeOutput(const HostTensor& got, const MoeOutputs& golden, bool y3) {
+  const HostTensor* want = y3 ? (golden.y3 ? &*golden.y3 : nullptr) : &golden.y1;
+  if (want == nullptr || !golden.product || !golden.z) {
+    AccuracyReport rep;
+    rep.rule = "AlltoAllAllGatherBatchMatMul judge";
+    rep.detail = want == nullptr ? "the golden has no y3" : "the golden has no product / z (not a kCann golden)";
+    return rep;
+  }
+  return CheckMoeOutput(got, *want, *golden.product, *golden.z, y3);
+}
+
+AccuracyReport CheckMoeOutput(const HostTensor& got, const HostTensor& want_t, const HostTensor& product,
+                              const HostTensor& z, bool y3) {
+  const HostTensor* want = &want_t;
+  const DType dt = want->dtype();
+  AccuracyReport rep = Check(DefaultRule(AccuracyOp::kAlltoAllAllGatherBatchMatMul, dt), got, *want);
+  if (rep.pass || got.dims() != want->dims() || got.dtype() != dt) return rep;
+  if (product.dims() != want->dims() || z.dims() != want->dims()) {
+    rep.detail = "the golden's product / z do not have the output's dims";
+    return rep;
+  }
+  // The explained bound (moe.h), element by element.
+  constexpr double kMaxActSlope = 1.13;
+  const std::string spec_rule = rep.rule;
+  int64_t outside = 0, worst = -1;
+  double worst_ratio = 0;
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    const double a = got.at(i), g = want->at(i);
+    const double err = std::fabs(a - g);
+    const double own = UlpOf(std::max(std::fabs(a), std::fabs(g)), dt);
+    const double b_ulp = UlpOf(product.at(i), dt);
+    const double bound = y3 ? b_ulp + own : kMaxActSlope * (b_ulp + UlpOf(z.at(i), dt)) + own;
+    if (!(err <= bound)) {  // NaN fails
+      ++outside;
+      const double ratio = std::isnan(err) ? HUGE_VAL : err / bound;
+      if (worst < 0 || ratio > worst_ratio) worst = i, worst_ratio = ratio;
+    }
+  }
+  rep.rule = StrCat(spec_rule, " or the explained bound (fp32 accumulation)");
+  const int64_t spec_failing = rep.failing;
+  if (outside == 0) {
+    rep.pass = true;
+    rep.detail = StrCat(spec_failing, " element(s) outside ", spec_rule,
+                        ", every one within the explained bound (one ulp of B through bias and activation)");
+    return rep;
+  }
+  rep.failing = outside;
+  rep.worst_index = worst;
+  rep.worst_actual = got.at(worst);
+  rep.worst_golden = want->at(worst);
+  rep.worst_position = IndexString(got.dims(), worst);
+  rep.detail = StrCat(outside, " element(s) beyond the explained bound too, worst ", worst_ratio, "x it");
+  return rep;
 }
 
 }  // namespace mc2::reference

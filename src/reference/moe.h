@@ -23,6 +23,7 @@
 #include "core/op_params.h"
 #include "core/status_or.h"
 #include "core/tensor.h"
+#include "reference/accuracy.h"
 #include "reference/common.h"
 
 namespace mc2::reference {
@@ -32,6 +33,9 @@ namespace mc2::reference {
 struct MoeOutputs {
   HostTensor y1;
   std::optional<HostTensor> y2, y3;
+  // kCann only, for CheckMoeOutput: the rounded batch-matmul output B and z = B + bias (y3's
+  // values, kept whether or not y3 was asked for), both of y1's dims and dtype.
+  std::optional<HostTensor> product, z;
 };
 
 // `ranks[p * tp + t]` holds the inputs of EP rank p, TP rank t; the result is indexed the same way.
@@ -39,5 +43,22 @@ struct MoeOutputs {
 // parameter, its value and the rule when the inputs are inconsistent; never aborts.
 StatusOr<std::vector<MoeOutputs>> AlltoAllAllGatherBatchMatMul(const std::vector<MoeInputs>& ranks,
                                                                const MoeAttrs& attrs, Mode mode);
+
+// Judges an operator's y1 (or, with `y3`, its y3) against one rank's kCann golden outputs. It
+// passes by the spec's rule (DefaultRule: torch.allclose 0.001 fp16, 0.005 bf16), or else when
+// every element is within the explained bound: the golden sums each product exactly and rounds
+// once, while an fp32 accumulation (the kernels', as the NPU's cube unit) may round the product B
+// one ulp to the other side, which z = round(B + bias) passes on as up to ulp(B) + ulp(z) (two
+// ulps of z when bias cancels part of B) and the activation (slope at most 1.13: GELU; SiLU 1.10)
+// into y1, whose own rounding adds one ulp: |a - g| <= 1.13 (ulp(B) + ulp(z)) + ulp(max(|a|, |g|))
+// (y3: ulp(B) + ulp(max(|a|, |g|))). Found by the moe demo preset (H = 4096, signed data, SiLU):
+// 3 of 1,048,576 elements 3 fp16 ulps off, the chained run identically. The spec's rule comes
+// from a test with x ~ U[0, 1) and no activation, where one ulp of B always passes it. A wrong
+// value, element or shape fails: the bound is a few ulps of the element's own magnitudes.
+// `want` is the golden's y1 (y3), `product` and `z` its MoeOutputs fields of the same rank.
+AccuracyReport CheckMoeOutput(const HostTensor& got, const HostTensor& want, const HostTensor& product,
+                              const HostTensor& z, bool y3);
+// The same with one rank's MoeOutputs; fails and says so when it lacks y3 (if asked), product or z.
+AccuracyReport CheckMoeOutput(const HostTensor& got, const MoeOutputs& golden, bool y3);
 
 }  // namespace mc2::reference

@@ -89,14 +89,15 @@ inline MoeRankResult RunMoeRank(const reference::MoeCase& c, int64_t grid, const
   return res;
 }
 
-// "" when `got` passes the operator's Huawei rule against `want` (allclose 0.001 fp16, 0.005 bf16);
-// else the report. `max_abs` receives the largest absolute error, `differing` the count of
-// elements not bitwise equal.
-inline std::string JudgeMoe(const HostTensor& got, const HostTensor& want, double* max_abs, int64_t* differing) {
+// "" when `got` (y1, or y3 with `y3`) passes the operator's judge against the golden's kCann
+// outputs (reference::CheckMoeOutput: the Huawei rule, allclose 0.001 fp16 / 0.005 bf16, or the
+// explained bound of fp32 accumulation); else the report. `max_abs` receives the largest absolute
+// error, `differing` the count of elements not bitwise equal.
+inline std::string JudgeMoe(const HostTensor& got, const reference::MoeOutputs& golden, bool y3, double* max_abs,
+                            int64_t* differing) {
+  const HostTensor& want = y3 ? *golden.y3 : golden.y1;
   if (got.dims() != want.dims()) return "shape " + got.dims().ToString() + " vs golden " + want.dims().ToString();
-  const reference::RuleSpec rule =
-      reference::DefaultRule(reference::AccuracyOp::kAlltoAllAllGatherBatchMatMul, want.dtype());
-  const reference::AccuracyReport rep = reference::Check(rule, got, want);
+  const reference::AccuracyReport rep = reference::CheckMoeOutput(got, golden, y3);
   if (max_abs != nullptr && rep.max_abs_error > *max_abs) *max_abs = rep.max_abs_error;
   if (differing != nullptr) {
     const auto* a = static_cast<const uint16_t*>(got.data());
@@ -109,7 +110,7 @@ inline std::string JudgeMoe(const HostTensor& got, const HostTensor& want, doubl
 // Every output of one rank against the golden's; "" if all pass. y2 must be bitwise equal (copies).
 inline std::string JudgeMoeRank(const MoeRankResult& res, const reference::MoeOutputs& want, double* max_abs,
                                 int64_t* differing) {
-  std::string v = JudgeMoe(res.y1, want.y1, max_abs, differing);
+  std::string v = JudgeMoe(res.y1, want, false, max_abs, differing);
   if (!v.empty()) return "y1: " + v;
   if (want.y2) {
     if (!res.y2.SameBytes(*want.y2)) {
@@ -117,7 +118,7 @@ inline std::string JudgeMoeRank(const MoeRankResult& res, const reference::MoeOu
     }
   }
   if (want.y3) {
-    v = JudgeMoe(res.y3, *want.y3, max_abs, differing);
+    v = JudgeMoe(res.y3, want, true, max_abs, differing);
     if (!v.empty()) return "y3: " + v;
   }
   return "";

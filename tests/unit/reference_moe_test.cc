@@ -553,6 +553,43 @@ void ExpectInvalid(const Config& c, const std::vector<RankTensors>& tensors, con
   EXPECT_NE(out.status().message().find(needle), std::string::npos) << out.status().ToString();
 }
 
+// The judge: the spec's allclose, else the explained bound 1.13 (ulp(B) + ulp(z)) + ulp(y1), with
+// values worked out by hand (fp16 ulps: 2^-9 in [2, 4), 2^-10 in [1, 2)).
+TEST(ReferenceMoeTest, JudgeAllowsOneUlpOfTheProductAndNoMore) {
+  const auto t = [](double v) {
+    HostTensor x(DType::kFloat16, {1, 1, 1});
+    x.set(0, v);
+    return x;
+  };
+  const double u = std::ldexp(1.0, -10);
+  const HostTensor want = t(1.5 + 56 * u), product = t(2.5), z = t(1.5);  // y1 = 1.5546875
+  // 2 ulps: inside allclose (0.001 + 0.001 * 1.555 = 2.55e-3 > 1.95e-3).
+  EXPECT_TRUE(CheckMoeOutput(t(1.5 + 58 * u), want, product, z, false).pass);
+  // 3 ulps (the moe preset's case) = 2.93e-3: outside allclose, inside 1.13 * (2^-9 + 2^-10) + 2^-10 = 4.29e-3.
+  const AccuracyReport three = CheckMoeOutput(t(1.5 + 59 * u), want, product, z, false);
+  EXPECT_TRUE(three.pass) << three.ToString();
+  EXPECT_NE(three.detail.find("1 element(s) outside"), std::string::npos) << three.detail;
+  // 5 ulps = 4.88e-3: beyond both.
+  const AccuracyReport five = CheckMoeOutput(t(1.5 + 61 * u), want, product, z, false);
+  EXPECT_FALSE(five.pass);
+  EXPECT_EQ(five.failing, 1);
+  EXPECT_NE(five.ToString().find("explained bound"), std::string::npos) << five.ToString();
+  // The same product with z = B (no bias): 1.13 * (2^-9 + 2^-9) + 2^-10 bounds 4 ulps of y1 but not 6.
+  EXPECT_TRUE(CheckMoeOutput(t(1.5 + 60 * u), want, product, product, false).pass);
+  EXPECT_FALSE(CheckMoeOutput(t(1.5 + 62 * u), want, product, product, false).pass);
+  // y3 (= z): ulp(B) + ulp(z) = 3 ulps of z pass, 4 do not (allclose alone allows 2).
+  EXPECT_TRUE(CheckMoeOutput(t(1.5 + 3 * u), z, product, z, true).pass);
+  EXPECT_FALSE(CheckMoeOutput(t(1.5 + 4 * u), z, product, z, true).pass);
+  // NaN and a wrong shape fail.
+  EXPECT_FALSE(CheckMoeOutput(t(std::nan("")), want, product, z, false).pass);
+  EXPECT_FALSE(CheckMoeOutput(HostTensor(DType::kFloat16, {1, 1, 2}), want, product, z, false).pass);
+  // A golden without product / z (kExact) cannot judge.
+  MoeOutputs exact{want, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+  const AccuracyReport none = CheckMoeOutput(t(1.5 + 59 * u), exact, false);
+  EXPECT_FALSE(none.pass);
+  EXPECT_NE(none.detail.find("no product"), std::string::npos) << none.detail;
+}
+
 TEST(ReferenceMoeTest, RejectsInconsistentInputs) {
   Config c;
   c.bias = true;
