@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/float16.h"
+#include "kernels/cpu_features.h"
 #include "kernels/w8a8_job.h"
 
 namespace mc2::kernels {
@@ -107,6 +108,25 @@ StatusOr<W8A8Plan> W8A8Plan::Create(const W8A8Weight& w, const W8A8Quant& q) {
       }
     }
   }
+  // Arm with SDOT: the same weights as int8 quads as well (the NEON target uses them; SVE targets
+  // and hosts without the extension keep the int16 pairs).
+  if (DetectCpuFeatures().dotprod) {
+    plan.k_quads_ = CeilDiv(w.k, 4);
+    plan.packed_q_ = hwy::AllocateAligned<int8_t>(static_cast<size_t>(std::max<int64_t>(1, cols_pad * plan.k_quads_ * 4)));
+    if (!plan.packed_q_) return AclnnError(aclnn::kErrInner, "W8A8: out of memory packing a (", w.k, ", ", w.n, ") weight");
+    int8_t* dst = plan.packed_q_.get();
+    for (int64_t panel = 0; panel < plan.panels_; ++panel) {
+      for (int64_t q = 0; q < plan.k_quads_; ++q) {
+        for (int c = 0; c < w8a8::kPanelCols; ++c) {
+          const int64_t nn = panel * w8a8::kPanelCols + c;
+          for (int h = 0; h < 4; ++h) {
+            const int64_t kk = 4 * q + h;
+            *dst++ = static_cast<int8_t>((nn < w.n && kk < w.k) ? WeightAt(w, kk, nn) : 0);
+          }
+        }
+      }
+    }
+  }
   return plan;
 }
 
@@ -140,6 +160,8 @@ Status W8A8Plan::Execute(const int8_t* x, int64_t m, int64_t ldx, const float* t
   job.k_pairs = k_pairs_;
   job.panels = panels_;
   job.packed = packed_.get();
+  job.packed_q = packed_q_.get();
+  job.k_quads = k_quads_;
   job.bias = bias_.get();
   job.scale = scale_.get();
   job.token_scale = token_scale;

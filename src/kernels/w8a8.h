@@ -60,9 +60,10 @@ class W8A8Plan {
                  int64_t ldo, void* workspace, size_t workspace_bytes, ThreadPool* pool = nullptr) const;
 
  private:
-  int64_t k_ = 0, n_ = 0, k_pairs_ = 0, panels_ = 0;
+  int64_t k_ = 0, n_ = 0, k_pairs_ = 0, k_quads_ = 0, panels_ = 0;
   DType out_dtype_ = DType::kFloat16;
   hwy::AlignedFreeUniquePtr<int16_t[]> packed_;  // [panels][k_pairs][16][2]
+  hwy::AlignedFreeUniquePtr<int8_t[]> packed_q_;  // [panels][k_quads][16][4], Arm SDOT hosts only
   hwy::AlignedFreeUniquePtr<int32_t[]> bias_;    // [panels * 16], zero-padded
   hwy::AlignedFreeUniquePtr<float[]> scale_;     // [panels * 16], zero-padded
 };

@@ -13,6 +13,10 @@ struct Job {
   int64_t m = 0, k = 0, n = 0, ldx = 0, ldo = 0;
   int64_t k_pairs = 0, panels = 0;
   const int16_t* packed = nullptr;  // [panels][k_pairs][16][2]
+  // Arm hosts with the dot-product extension (SDOT) only: the weights as int8 quads, and k / 4
+  // rounded up. The NEON target then packs x as [k_quads][MR] words of 4 int8 and runs SDOT.
+  const int8_t* packed_q = nullptr;  // [panels][k_quads][16][4]
+  int64_t k_quads = 0;
   const int32_t* bias = nullptr;    // [panels * 16]
   const float* scale = nullptr;     // [panels * 16]
   const float* token_scale = nullptr;

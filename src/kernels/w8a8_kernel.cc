@@ -8,6 +8,10 @@
 // for every input; Highway exposes it as ReorderWidenMulAccumulate(int32 <- int16 x int16)
 // (vpmaddwd on x86, smlal on NEON, and the VNNI form where the target has it).
 //
+// SDOT: on Arm CPUs with the dot-product extension (Armv8.2+, e.g. the Kunpeng 920 hosts of
+// Ascend servers) the plan also packs the weights as int8 quads and the NEON target multiplies
+// them with vdotq_s32 (TileDot). SVE targets keep the int16 pairs.
+//
 // VNNI: where the CPU has AVX-512 VNNI the tile runs as Highway's AVX3_DL target (enabled for this
 // file only, HWY_WANT_AVX3_DL), whose runtime check includes VNNI, and one vpdpwssd does the
 // vpmaddwd + vpaddd pair (MulAccPairs). Highway 1.0.3 has no VNNI op and its AVX3_DL target string
@@ -31,6 +35,7 @@
 #include <cstring>
 
 #include "core/float16.h"
+#include "kernels/cpu_features.h"
 #include "kernels/w8a8_job.h"
 
 #undef HWY_TARGET_INCLUDE
@@ -71,9 +76,34 @@ static_assert(kMR <= kMaxRowsPerTile && kMaxRowsPerTile % kMR == 0, "workspace s
 
 int RowsPerTileImpl() { return kMR; }
 
+#if HWY_TARGET == HWY_NEON
+// Packs row blocks [b0, b1) of x as [k_quads][kMR] int32 words of four int8 (k order from the low
+// byte, as the weight quads); rows past m and the tail beyond k are zero. SDOT hosts only.
+void PackAQuads(const Job& job, int64_t b0, int64_t b1) {
+  for (int64_t b = b0; b < b1; ++b) {
+    int32_t* dst = job.a_packed + b * job.k_quads * kMR;
+    for (int r = 0; r < kMR; ++r) {
+      const int64_t row = b * kMR + r;
+      const int8_t* x = row < job.m ? job.x + row * job.ldx : nullptr;
+      for (int64_t q = 0; q < job.k_quads; ++q) {
+        uint32_t word = 0;
+        for (int h = 0; h < 4 && x != nullptr; ++h) {
+          const int64_t kk = 4 * q + h;
+          if (kk < job.k) word |= static_cast<uint32_t>(static_cast<uint8_t>(x[kk])) << (8 * h);
+        }
+        dst[q * kMR + r] = static_cast<int32_t>(word);
+      }
+    }
+  }
+}
+#endif
+
 // Packs row blocks [b0, b1) of x as [k_pairs][kMR] int32 words of two int16; rows past m and the
 // odd-k tail are zero.
 void PackAImpl(const Job& job, int64_t b0, int64_t b1) {
+#if HWY_TARGET == HWY_NEON
+  if (job.packed_q != nullptr) return PackAQuads(job, b0, b1);
+#endif
   for (int64_t b = b0; b < b1; ++b) {
     int32_t* dst = job.a_packed + b * job.k_pairs * kMR;
     for (int r = 0; r < kMR; ++r) {
@@ -128,20 +158,75 @@ void Tile(const Job& job, int64_t block, int64_t panel) {
   }
 }
 #else
-// Dequantizes one tile row's vector v (int32 sums acc0 + acc1 from ReorderWidenMulAccumulate) and
-// stores it as kOut at dst + v * lanes.
+// Dequantizes one tile row's vector v of int32 sums and stores it as kOut at dst + v * lanes.
 template <int kOut>
-HWY_INLINE void StoreTileVec(const Job& job, int64_t row, int64_t col0, size_t v, hn::Vec<D32> acc0,
-                             hn::Vec<D32> acc1, char* dst) {
+HWY_INLINE void StoreTileSum(const Job& job, int64_t row, int64_t col0, size_t v, hn::Vec<D32> sum, char* dst) {
   const D32 d32;
   const DF df;
   const size_t lanes = hn::Lanes(d32);
   constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
-  const hn::Vec<D32> acc = hn::Add(hn::RearrangeToOddPlusEven(acc0, acc1), hn::Load(d32, job.bias + col0 + v * lanes));
+  const hn::Vec<D32> acc = hn::Add(sum, hn::Load(d32, job.bias + col0 + v * lanes));
   auto f = hn::Mul(hn::ConvertTo(df, acc), hn::Load(df, job.scale + col0 + v * lanes));
   if (job.token_scale) f = hn::Mul(f, hn::Set(df, job.token_scale[row]));
   StoreFromF32<kOut, kRoundEven>(df, f, dst + v * lanes * eo);
 }
+
+// The same for the two accumulators of ReorderWidenMulAccumulate.
+template <int kOut>
+HWY_INLINE void StoreTileVec(const Job& job, int64_t row, int64_t col0, size_t v, hn::Vec<D32> acc0,
+                             hn::Vec<D32> acc1, char* dst) {
+  StoreTileSum<kOut>(job, row, col0, v, hn::RearrangeToOddPlusEven(acc0, acc1), dst);
+}
+
+#if HWY_TARGET == HWY_NEON
+// The SDOT tile (Armv8.2 dot product, where the CPU has it: the plan then packs int8 quads):
+// kMR = 2 rows x 16 columns, one vdotq_s32 per 4 columns adds four int8 products to each int32
+// lane — 16 MACs per instruction, where the int16-pair path spends two widening multiply-adds
+// (smlal, smlal2) on 8. Exact like the pair path: the int32 sums wrap as the reference's do.
+// The target string keeps Highway's NEON one ("+crypto") so its inline functions inline here.
+template <int kOut>
+__attribute__((target("arch=armv8.2-a+dotprod+crypto"))) void TileDot(const Job& job, int64_t block, int64_t panel) {
+  const int32_t* HWY_RESTRICT a = job.a_packed + block * job.k_quads * kMR;
+  const int8_t* HWY_RESTRICT b = job.packed_q + panel * job.k_quads * (4 * kPanelCols);
+  int32x4_t s00 = vdupq_n_s32(0), s01 = vdupq_n_s32(0), s02 = vdupq_n_s32(0), s03 = vdupq_n_s32(0);
+  int32x4_t s10 = vdupq_n_s32(0), s11 = vdupq_n_s32(0), s12 = vdupq_n_s32(0), s13 = vdupq_n_s32(0);
+  for (int64_t q = 0; q < job.k_quads; ++q) {
+    const int8_t* bq = b + q * 4 * kPanelCols;
+    const int8x16_t w0 = vld1q_s8(bq), w1 = vld1q_s8(bq + 16), w2 = vld1q_s8(bq + 32), w3 = vld1q_s8(bq + 48);
+    const int8x16_t x0 = vreinterpretq_s8_s32(vdupq_n_s32(a[q * kMR]));
+    const int8x16_t x1 = vreinterpretq_s8_s32(vdupq_n_s32(a[q * kMR + 1]));
+    s00 = vdotq_s32(s00, w0, x0);
+    s01 = vdotq_s32(s01, w1, x0);
+    s02 = vdotq_s32(s02, w2, x0);
+    s03 = vdotq_s32(s03, w3, x0);
+    s10 = vdotq_s32(s10, w0, x1);
+    s11 = vdotq_s32(s11, w1, x1);
+    s12 = vdotq_s32(s12, w2, x1);
+    s13 = vdotq_s32(s13, w3, x1);
+  }
+  using V32 = hn::Vec<D32>;
+  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
+  const int rows = static_cast<int>(job.m - row0 < kMR ? job.m - row0 : kMR);
+  const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
+  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
+  char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
+  alignas(64) char buf[kPanelCols * 4];
+  char* dst = cols == kPanelCols ? out : buf;
+  StoreTileSum<kOut>(job, row0, col0, 0, V32{s00}, dst);
+  StoreTileSum<kOut>(job, row0, col0, 1, V32{s01}, dst);
+  StoreTileSum<kOut>(job, row0, col0, 2, V32{s02}, dst);
+  StoreTileSum<kOut>(job, row0, col0, 3, V32{s03}, dst);
+  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+  if (rows < 2) return;
+  out += job.ldo * static_cast<int64_t>(eo);
+  dst = cols == kPanelCols ? out : buf;
+  StoreTileSum<kOut>(job, row0 + 1, col0, 0, V32{s10}, dst);
+  StoreTileSum<kOut>(job, row0 + 1, col0, 1, V32{s11}, dst);
+  StoreTileSum<kOut>(job, row0 + 1, col0, 2, V32{s12}, dst);
+  StoreTileSum<kOut>(job, row0 + 1, col0, 3, V32{s13}, dst);
+  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+}
+#endif
 
 // acc + the sums of adjacent int16 products of x and w, as int32 (exact: |sum| <= 2 * 128 * 128).
 HWY_INLINE hn::Vec<D32> MulAccPairs(D32 d32, hn::Vec<D16> x, hn::Vec<D16> w, hn::Vec<D32> acc, hn::Vec<D32>& acc1) {
@@ -255,6 +340,14 @@ MC2_UNROLL(16)
 
 template <int kOut>
 void ComputeT(const Job& job, int64_t b0, int64_t b1, int64_t p0, int64_t p1) {
+#if HWY_TARGET == HWY_NEON
+  if (job.packed_q != nullptr) {
+    for (int64_t panel = p0; panel < p1; ++panel) {
+      for (int64_t block = b0; block < b1; ++block) TileDot<kOut>(job, block, panel);
+    }
+    return;
+  }
+#endif
   for (int64_t panel = p0; panel < p1; ++panel) {
     for (int64_t block = b0; block < b1; ++block) Tile<kOut>(job, block, panel);
   }
@@ -266,7 +359,12 @@ void ComputeImpl(const Job& job, int64_t b0, int64_t b1, int64_t p0, int64_t p1)
   return ComputeT<kElemF32>(job, b0, b1, p0, p1);
 }
 
-const char* TargetNameImpl() { return hwy::TargetName(HWY_TARGET); }
+const char* TargetNameImpl() {
+#if HWY_TARGET == HWY_NEON
+  if (DetectCpuFeatures().dotprod) return "NEON+SDOT";  // the plan packs quads on such CPUs
+#endif
+  return hwy::TargetName(HWY_TARGET);
+}
 
 }  // namespace mc2::kernels::w8a8::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
