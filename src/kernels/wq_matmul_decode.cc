@@ -202,9 +202,8 @@ HWY_NOINLINE float DotColumnInt4(const DecodeCtx& c, int64_t j, const float* HWY
   const uint8_t* row = c.data + j * c.row_bytes;
   const float* sc = c.scale + j * c.groups;
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
-  // One accumulator per nibble: each takes one FMA per chunk, so the FMA latency (4 cycles) is
-  // hidden behind the chunk's 8 (with 4 accumulators, two dependent FMAs per chunk bounded the
-  // loop at ~1 cycle per vector on AVX-512).
+  // One accumulator per nibble, so each takes one FMA per chunk (measured the same as four: the
+  // loop is bound by its instruction count, not by the FMA latency; docs/kernels.md).
   VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
   VF acc4 = hn::Zero(df), acc5 = hn::Zero(df), acc6 = hn::Zero(df), acc7 = hn::Zero(df);
   VF a = hn::Zero(df), b = hn::Zero(df), table = hn::Zero(df);
