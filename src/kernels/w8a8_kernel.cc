@@ -178,6 +178,36 @@ HWY_INLINE void StoreTileVec(const Job& job, int64_t row, int64_t col0, size_t v
   StoreTileSum<kOut>(job, row, col0, v, hn::RearrangeToOddPlusEven(acc0, acc1), dst);
 }
 
+#if HWY_HAVE_SCALABLE || HWY_TARGET == HWY_NEON
+// Stores the int32 sums of a kMR = 2 rows x 4 vectors tile (row 1 only if it exists; a partial
+// last panel through a buffer). Shared by the SVE tile and the NEON SDOT tile.
+template <int kOut>
+HWY_INLINE void StoreTile2x4(const Job& job, int64_t block, int64_t panel, hn::Vec<D32> s00, hn::Vec<D32> s01,
+                             hn::Vec<D32> s02, hn::Vec<D32> s03, hn::Vec<D32> s10, hn::Vec<D32> s11,
+                             hn::Vec<D32> s12, hn::Vec<D32> s13) {
+  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
+  const int rows = static_cast<int>(job.m - row0 < kMR ? job.m - row0 : kMR);
+  const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
+  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
+  char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
+  alignas(64) char buf[kPanelCols * 4];
+  char* dst = cols == kPanelCols ? out : buf;
+  StoreTileSum<kOut>(job, row0, col0, 0, s00, dst);
+  StoreTileSum<kOut>(job, row0, col0, 1, s01, dst);
+  StoreTileSum<kOut>(job, row0, col0, 2, s02, dst);
+  StoreTileSum<kOut>(job, row0, col0, 3, s03, dst);
+  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+  if (rows < 2) return;
+  out += job.ldo * static_cast<int64_t>(eo);
+  dst = cols == kPanelCols ? out : buf;
+  StoreTileSum<kOut>(job, row0 + 1, col0, 0, s10, dst);
+  StoreTileSum<kOut>(job, row0 + 1, col0, 1, s11, dst);
+  StoreTileSum<kOut>(job, row0 + 1, col0, 2, s12, dst);
+  StoreTileSum<kOut>(job, row0 + 1, col0, 3, s13, dst);
+  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+}
+#endif
+
 #if HWY_TARGET == HWY_NEON
 // The SDOT tile (Armv8.2 dot product, where the CPU has it: the plan then packs int8 quads):
 // kMR = 2 rows x 16 columns, one vdotq_s32 per 4 columns adds four int8 products to each int32
@@ -205,26 +235,8 @@ __attribute__((target("arch=armv8.2-a+dotprod+crypto"))) void TileDot(const Job&
     s13 = vdotq_s32(s13, w3, x1);
   }
   using V32 = hn::Vec<D32>;
-  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
-  const int rows = static_cast<int>(job.m - row0 < kMR ? job.m - row0 : kMR);
-  const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
-  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
-  char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
-  alignas(64) char buf[kPanelCols * 4];
-  char* dst = cols == kPanelCols ? out : buf;
-  StoreTileSum<kOut>(job, row0, col0, 0, V32{s00}, dst);
-  StoreTileSum<kOut>(job, row0, col0, 1, V32{s01}, dst);
-  StoreTileSum<kOut>(job, row0, col0, 2, V32{s02}, dst);
-  StoreTileSum<kOut>(job, row0, col0, 3, V32{s03}, dst);
-  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
-  if (rows < 2) return;
-  out += job.ldo * static_cast<int64_t>(eo);
-  dst = cols == kPanelCols ? out : buf;
-  StoreTileSum<kOut>(job, row0 + 1, col0, 0, V32{s10}, dst);
-  StoreTileSum<kOut>(job, row0 + 1, col0, 1, V32{s11}, dst);
-  StoreTileSum<kOut>(job, row0 + 1, col0, 2, V32{s12}, dst);
-  StoreTileSum<kOut>(job, row0 + 1, col0, 3, V32{s13}, dst);
-  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+  StoreTile2x4<kOut>(job, block, panel, V32{s00}, V32{s01}, V32{s02}, V32{s03}, V32{s10}, V32{s11}, V32{s12},
+                     V32{s13});
 }
 #endif
 
@@ -269,26 +281,10 @@ HWY_INLINE void Tile(const Job& job, int64_t block, int64_t panel) {
     s12 = hn::ReorderWidenMulAccumulate(d32, x1, w2, s12, t12);
     s13 = hn::ReorderWidenMulAccumulate(d32, x1, w3, s13, t13);
   }
-  const int64_t row0 = block * kMR, col0 = panel * kPanelCols;
-  const int rows = static_cast<int>(job.m - row0 < kMR ? job.m - row0 : kMR);
-  const int64_t cols = job.n - col0 < kPanelCols ? job.n - col0 : kPanelCols;
-  constexpr size_t eo = kOut == kElemF32 ? 4 : 2;
-  char* out = static_cast<char*>(job.out) + (row0 * job.ldo + col0) * static_cast<int64_t>(eo);
-  alignas(64) char buf[kPanelCols * 4];
-  char* dst = cols == kPanelCols ? out : buf;
-  StoreTileVec<kOut>(job, row0, col0, 0, s00, t00, dst);
-  StoreTileVec<kOut>(job, row0, col0, 1, s01, t01, dst);
-  StoreTileVec<kOut>(job, row0, col0, 2, s02, t02, dst);
-  StoreTileVec<kOut>(job, row0, col0, 3, s03, t03, dst);
-  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
-  if (rows < 2) return;
-  out += job.ldo * static_cast<int64_t>(eo);
-  dst = cols == kPanelCols ? out : buf;
-  StoreTileVec<kOut>(job, row0 + 1, col0, 0, s10, t10, dst);
-  StoreTileVec<kOut>(job, row0 + 1, col0, 1, s11, t11, dst);
-  StoreTileVec<kOut>(job, row0 + 1, col0, 2, s12, t12, dst);
-  StoreTileVec<kOut>(job, row0 + 1, col0, 3, s13, t13, dst);
-  if (cols != kPanelCols) std::memcpy(out, buf, static_cast<size_t>(cols) * eo);
+  StoreTile2x4<kOut>(job, block, panel, hn::RearrangeToOddPlusEven(s00, t00), hn::RearrangeToOddPlusEven(s01, t01),
+                     hn::RearrangeToOddPlusEven(s02, t02), hn::RearrangeToOddPlusEven(s03, t03),
+                     hn::RearrangeToOddPlusEven(s10, t10), hn::RearrangeToOddPlusEven(s11, t11),
+                     hn::RearrangeToOddPlusEven(s12, t12), hn::RearrangeToOddPlusEven(s13, t13));
 }
 #else
 template <int kOut>

@@ -322,6 +322,7 @@ namespace {
 
 // One ulp of |v| in `dtype` (fp16: 11 significant bits and 2^-24 below its normal range; bf16: 8).
 double UlpOf(double v, DType dtype) {
+  if (!std::isfinite(v)) return HUGE_VAL;  // ilogb of NaN / inf is not a binade
   const int bits = dtype == DType::kBFloat16 ? 8 : dtype == DType::kFloat16 ? 11 : 24;
   double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(v), 1e-300)) - (bits - 1));
   if (dtype == DType::kFloat16) ulp = std::max(ulp, std::ldexp(1.0, -24));

@@ -30,6 +30,7 @@ namespace mc2::testing {
 
 // One ulp of `v` in fp16 (11 significant bits, subnormal spacing 2^-24 below) or bf16 (8 bits).
 inline double LpUlp(double v, DType dtype) {
+  if (!std::isfinite(v)) return HUGE_VAL;  // ilogb of NaN / inf is not a binade
   const int mantissa_bits = dtype == DType::kBFloat16 ? 8 : dtype == DType::kFloat16 ? 11 : 24;
   double ulp = std::ldexp(1.0, std::ilogb(std::max(std::fabs(v), 1e-30)) - (mantissa_bits - 1));
   if (dtype == DType::kFloat16) ulp = std::max(ulp, std::ldexp(1.0, -24));
