@@ -175,7 +175,11 @@ INSTANTIATE_TEST_SUITE_P(
         LpOverflow{"gathered_rows", LinearParallelType::kAllGatherLinear, {k2e62, 0}, {1, 0}, Format::kND, 4,
                    "dims[0] * rankSize overflows"},
         LpOverflow{"nz_weight", LinearParallelType::kLinearAllReduce, {1, k2e62}, {k2e40, k2e62}, Format::kFractalNZ,
-                   2, "the NZ arrangement's size overflows"}),
+                   2, "the NZ arrangement's size overflows"},
+        // atb_lp found it: R = INT64_MAX rounded up to a multiple of 16 overflowed before the checked
+        // products (C = 16 keeps ceil(C / c0) at 1).
+        LpOverflow{"nz_weight_rows_pad", LinearParallelType::kLinearAllReduce, {1, INT64_MAX}, {INT64_MAX, 16},
+                   Format::kFractalNZ, 2, "the NZ arrangement's size overflows"}),
     [](const ::testing::TestParamInfo<LpOverflow>& info) { return std::string(info.param.name); });
 
 }  // namespace

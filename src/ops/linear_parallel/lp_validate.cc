@@ -166,8 +166,11 @@ Status CheckWeight(const TensorView& w, bool trans, LpShapeInfo* info) {
     info->weight_rows = d[2];
     if (__builtin_mul_overflow(d[1], d[3], &info->weight_cols)) return TooLarge("weight", d, "C = dims[1] * c0");
   } else if (d.size() == 2) {
-    int64_t need = 0;
-    if (__builtin_mul_overflow(CeilDiv(d[1], info->c0), CeilDiv(d[0], 16) * 16, &need) ||
+    // ceil(C / c0) * R_pad * c0 with R_pad = ceil(R / 16) * 16, every product checked (a 2-D NZ
+    // weight of R near INT64_MAX used to overflow R_pad itself).
+    int64_t rows_pad = 0, need = 0;
+    if (__builtin_mul_overflow(CeilDiv(d[0], 16), int64_t{16}, &rows_pad) ||
+        __builtin_mul_overflow(CeilDiv(d[1], info->c0), rows_pad, &need) ||
         __builtin_mul_overflow(need, info->c0, &need)) {
       return TooLarge("weight", d, "the NZ arrangement's size");
     }
