@@ -36,8 +36,8 @@ int RunInfo() {
   const kernels::CpuFeatures f = kernels::DetectCpuFeatures();
   std::printf("CPU\n");
   std::printf("  hardware threads      %u\n", std::thread::hardware_concurrency());
-  std::printf("  x86 features          avx2 %d fma %d f16c %d avx512f %d avx512bw %d avx512_vnni %d avx_vnni %d\n",
-              f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512_vnni, f.avx_vnni);
+  std::printf("  x86 features          avx2 %d fma %d f16c %d avx512f %d avx512bw %d avx512_vnni %d avx_vnni %d avx512_bf16 %d\n",
+              f.avx2, f.fma, f.f16c, f.avx512f, f.avx512bw, f.avx512_vnni, f.avx_vnni, f.avx512_bf16);
   std::printf("  Arm features          neon %d sve %d dotprod %d\n", f.neon, f.sve, f.dotprod);
   std::printf("  SIMD targets compiled %s\n", TargetList(HWY_TARGETS).c_str());
   std::printf("  SIMD targets on host  %s\n", TargetList(hwy::SupportedTargets() & HWY_TARGETS).c_str());

@@ -2,7 +2,8 @@
 //   ReadBandwidth   a streaming SIMD read of 256 MiB (the memory roof for decode),
 //   Sgemm/m         OpenBLAS cblas_sgemm on the same (m, 4096, 4096) shape with the weight already
 //                   dequantized to fp32 (the compute roof for prefill),
-// then the kernels: decode m = 1 and m = 16 (int8 and int4, group 128, fp16 activations) and
+// then the kernels: decode m = 1 and m = 16 (int8 and int4, group 128, fp16 activations; m = 1 also
+// with bf16 activations, which int4 runs on vdpbf16ps where the CPU has AVX512_BF16) and
 // W8A16 / W4A16 prefill m = 512. Decode rotates over enough copies of the packed weight (>= 64 MiB
 // in total) that every call streams from DRAM, not from the 32 MiB L3.
 //
@@ -68,7 +69,7 @@ using kernels::WqMatmulPlan;
 constexpr int64_t kK = 4096, kN = 4096;
 double g_read_gbps = 0;
 std::map<int64_t, double> g_sgemm_gflops;  // by m
-std::map<int, double> g_decode_m1_seconds;  // by weight bits
+std::map<int, double> g_decode_m1_seconds;  // fp16 activations, by weight bits
 
 // Thread CPU time: the machine is shared, and wall time would count the time other processes hold
 // the core. Everything timed here runs on the calling thread (OpenBLAS is set to one thread).
@@ -125,24 +126,24 @@ struct Setup {
   double weight_bytes = 0;
 };
 
-// `copies` plans over the same random weight; int8 or int4, per-group 128, fp16 activations.
-Setup MakePlans(int bits, int64_t m, int copies) {
+// `copies` plans over the same random weight; int8 or int4, per-group 128, fp16 or bf16 activations.
+Setup MakePlans(int bits, int64_t m, int copies, bool bf16) {
   WqMatmulDesc d;
   d.m_max = m;
   d.k = kK;
   d.n = kN;
-  d.act_dtype = DType::kFloat16;
+  d.act_dtype = bf16 ? DType::kBFloat16 : DType::kFloat16;
   d.weight_dtype = bits == 4 ? DType::kInt4 : DType::kInt8;
   d.layout = kernels::WeightLayout::kNK;
   d.scale_mode = kernels::ScaleMode::kPerGroup;
   d.group_size = 128;
-  d.out_dtype = DType::kFloat16;
+  d.out_dtype = d.act_dtype;
   std::mt19937 rng(2);
   std::vector<uint8_t> w(static_cast<size_t>(kK * kN * bits / 8));
   for (auto& v : w) v = static_cast<uint8_t>(rng());
   std::vector<uint16_t> scale(static_cast<size_t>(kK / 128 * kN));
   std::uniform_real_distribution<float> sd(0.001f, 0.02f);
-  for (auto& v : scale) v = FloatToHalf(sd(rng));
+  for (auto& v : scale) v = bf16 ? FloatToBf16(sd(rng)) : FloatToHalf(sd(rng));
   kernels::WqWeightsView view;
   view.weight = w.data();
   view.scale = scale.data();
@@ -162,9 +163,10 @@ Setup MakePlans(int bits, int64_t m, int copies) {
 void BM_WqMatmul(benchmark::State& state) {
   const int64_t m = state.range(0);
   const int bits = static_cast<int>(state.range(1));
+  const bool bf16 = state.range(2) != 0;
   // Decode rotates over >= 64 MiB of packed weights so each call reads DRAM; prefill is compute bound.
   const int copies = m <= kernels::kWqDecodeMaxM ? static_cast<int>(64 * 8 / bits / 16) : 1;
-  Setup s = MakePlans(bits, m, copies);
+  Setup s = MakePlans(bits, m, copies, bf16);
   if (s.plans.empty()) {
     state.SkipWithError("plan failed");
     return;
@@ -172,7 +174,7 @@ void BM_WqMatmul(benchmark::State& state) {
   std::vector<uint16_t> x(m * kK), y(m * kN);
   std::mt19937 rng(3);
   std::uniform_real_distribution<float> dist(-1, 1);
-  for (auto& v : x) v = FloatToHalf(dist(rng));
+  for (auto& v : x) v = bf16 ? FloatToBf16(dist(rng)) : FloatToHalf(dist(rng));
   auto scratch = hwy::AllocateAligned<uint8_t>(s.plans[0]->ScratchBytes(m));
   WqMatmulArgs args;
   args.x = x.data();
@@ -199,22 +201,24 @@ void BM_WqMatmul(benchmark::State& state) {
   state.counters["best_ms"] = best * 1e3;
   if (g_read_gbps > 0) state.counters["frac_read_bw"] = gbps / g_read_gbps;
   if (g_sgemm_gflops.count(m)) state.counters["frac_sgemm"] = gflops / g_sgemm_gflops[m];
-  if (m == 1) g_decode_m1_seconds[bits] = best;
+  if (m == 1 && !bf16) g_decode_m1_seconds[bits] = best;
   if (m > 1 && g_decode_m1_seconds.count(bits)) state.counters["time_vs_m1"] = best / g_decode_m1_seconds[bits];
 }
 BENCHMARK(BM_WqMatmul)
-    ->ArgNames({"m", "bits"})
-    ->Args({1, 8})
-    ->Args({16, 8})
-    ->Args({1, 4})
-    ->Args({16, 4})
+    ->ArgNames({"m", "bits", "bf16"})
+    ->Args({1, 8, 0})
+    ->Args({16, 8, 0})
+    ->Args({1, 4, 0})
+    ->Args({16, 4, 0})
+    ->Args({1, 8, 1})
+    ->Args({1, 4, 1})
     ->UseManualTime()
     ->Iterations(40)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_WqMatmul)
-    ->ArgNames({"m", "bits"})
-    ->Args({512, 8})
-    ->Args({512, 4})
+    ->ArgNames({"m", "bits", "bf16"})
+    ->Args({512, 8, 0})
+    ->Args({512, 4, 0})
     ->UseManualTime()
     ->Iterations(4)
     ->Unit(benchmark::kMillisecond);

@@ -32,7 +32,10 @@ CpuFeatures DetectCpuFeatures() {
     f.avx512bw = (b >> 30) & 1;
     f.avx512_vnni = (c >> 11) & 1;
   }
-  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx_vnni = (a >> 4) & 1;
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d)) {
+    f.avx_vnni = (a >> 4) & 1;
+    f.avx512_bf16 = (a >> 5) & 1;
+  }
 #elif defined(__aarch64__) && defined(__linux__)
   const unsigned long caps = getauxval(AT_HWCAP);
   f.neon = (caps & HWCAP_ASIMD) != 0;
@@ -61,7 +64,7 @@ std::string DescribeCpuFeatures() {
   const std::pair<const char*, bool> flags[] = {
       {"avx2", f.avx2},         {"fma", f.fma},         {"f16c", f.f16c},
       {"avx512f", f.avx512f},   {"avx512bw", f.avx512bw}, {"avx512_vnni", f.avx512_vnni},
-      {"avx_vnni", f.avx_vnni}, {"neon", f.neon},       {"sve", f.sve},
+      {"avx_vnni", f.avx_vnni}, {"avx512_bf16", f.avx512_bf16}, {"neon", f.neon}, {"sve", f.sve},
       {"dotprod", f.dotprod}};
   for (const auto& [name, on] : flags) {
     if (on) os << ' ' << name;

@@ -11,7 +11,7 @@ namespace mc2::kernels {
 struct CpuFeatures {
   // x86
   bool avx2 = false, fma = false, f16c = false;
-  bool avx512f = false, avx512bw = false, avx512_vnni = false, avx_vnni = false;
+  bool avx512f = false, avx512bw = false, avx512_vnni = false, avx_vnni = false, avx512_bf16 = false;
   // Arm
   bool neon = false, sve = false, dotprod = false;
   std::vector<std::string> compiled_targets;   // Highway targets built into this binary

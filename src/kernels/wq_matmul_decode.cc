@@ -38,6 +38,7 @@
 #include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/unroll.h"
+#include "kernels/wq_decode_bf16.h"
 #include "kernels/matmul_simd-inl.h"
 #include "kernels/wq_matmul_kernels.h"
 
@@ -193,6 +194,54 @@ HWY_INLINE void Int4TailChunk(DF df, const DecodeCtx& c, const float* sc, const 
     }
   }
 }
+
+// sum of x * dequant(W) over the partial last chunk of column j (k not a multiple of 128), else 0.
+template <bool kF16, bool kOff, bool kFast>
+HWY_INLINE float Int4TailDot(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
+  constexpr int64_t kChunk = kWqInt4DecodeChunk;
+  const int64_t full_chunks = c.k / kChunk;
+  if (full_chunks * kChunk == c.k) return 0.0f;
+  const DF df;
+  const float* sc = c.scale + j * c.groups;
+  const float* of = kOff ? c.offset + j * c.groups : nullptr;
+  const float* xp = x + full_chunks * kChunk;
+  VF acc = hn::Zero(df);
+  Int4TailChunk<kF16, kOff, kFast>(df, c, sc, of, c.data + j * c.row_bytes + full_chunks * (kChunk / 2),
+                                   full_chunks * kChunk,
+                                   [&](size_t off, VF d) HWY_ATTR { acc = hn::MulAdd(hn::LoadU(df, xp + off), d, acc); });
+  return hn::GetLane(hn::SumOfLanes(df, acc));
+}
+
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// The bf16-activation m = 1 int4 loop on vdpbf16ps (wq_decode_bf16.h) where the groups are whole
+// chunks (a multiple of 128, or one group): 32 weights per instruction. The column's tables are
+// dequantized here with the same GroupAntiquant as every other path (bf16 numbers, exactly the
+// spec's values); a column whose table holds a subnormal value (vdpbf16ps would read it as zero)
+// takes the fp32 loop. xb: x rearranged by Int4Bf16PackX; tables: room for 16 floats per group.
+template <bool kOff, bool kFast>
+HWY_NOINLINE float DotColumnInt4Bf16(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x,
+                                     const uint16_t* HWY_RESTRICT xb, float* HWY_RESTRICT tables) {
+  constexpr int64_t kChunk = kWqInt4DecodeChunk;
+  const DF df;
+  const float* sc = c.scale + j * c.groups;
+  const float* of = kOff ? c.offset + j * c.groups : nullptr;
+  const int64_t full_chunks = c.k / kChunk;
+  const int64_t per_table = c.groups == 1 ? full_chunks : c.group / kChunk;
+  const int64_t ntables = (full_chunks + per_table - 1) / per_table;
+  const VF tiny = hn::Set(df, 0x1p-126f);
+  auto subnormal = hn::Lt(hn::Zero(df), hn::Zero(df));  // all false
+  for (int64_t g = 0; g < ntables; ++g) {
+    const VF a = GroupConstA<false, kOff, kFast>(df, sc[g]);
+    const VF b = GroupConstB<false, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+    const VF t = Int4Table<false, kOff, kFast>(df, a, b);
+    subnormal = hn::Or(subnormal, hn::And(hn::Lt(hn::Abs(t), tiny), hn::Ne(t, hn::Zero(df))));
+    hn::StoreU(t, df, tables + 16 * g);
+  }
+  if (!hn::AllFalse(df, subnormal)) return DotColumnInt4<false, kOff, kFast>(c, j, x);
+  return Int4Bf16Dot(c.data + j * c.row_bytes, full_chunks, xb, tables, per_table) +
+         Int4TailDot<false, kOff, kFast>(c, j, x);
+}
+#endif
 
 // DotColumn for int4.
 template <bool kF16, bool kOff, bool kFast>
@@ -521,7 +570,26 @@ void DecodeImpl(const WqRunArgs& args) {
     }
   }
   if (rows == 1) {
-    for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
+    bool bf16_done = false;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    if constexpr (kInt4 && !kF16) {
+      // Rows 1 and 2 of the x buffer are free at m = 1: x rearranged (k_pad bf16 = k_pad / 2
+      // floats) and the tables (16 floats per 128 elements).
+      uint16_t* xb = reinterpret_cast<uint16_t*>(x32 + ldx);
+      float* tables = x32 + 2 * ldx;
+      const int64_t full_chunks = c.k / kWqInt4DecodeChunk;
+      if (full_chunks > 0 && (c.groups == 1 || c.group % kWqInt4DecodeChunk == 0) && Int4Bf16DotAvailable() &&
+          Int4Bf16PackX(static_cast<const uint16_t*>(args.x), full_chunks, xb)) {
+        for (int64_t j = args.n0; j < args.n1; ++j) {
+          acc[j - args.n0] = DotColumnInt4Bf16<kOff, kFast>(c, j, x32, xb, tables);
+        }
+        bf16_done = true;
+      }
+    }
+#endif
+    for (int64_t j = args.n0; !bf16_done && j < args.n1; ++j) {
+      acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
+    }
   } else {
     std::memset(acc, 0, rows * ncols * sizeof(float));
     // x^T ([k_pad][ldt] fp32, rows zero padded to a multiple of 2N) for the outer-product tile.

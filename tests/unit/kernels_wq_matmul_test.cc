@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "hwy/highway.h"
 #include "hwy/targets.h"
+#include "kernels/wq_decode_bf16.h"
 #include "kernels/wq_matmul.h"
 #include "kernels/wq_matmul_reference.h"
 #include "reference/common.h"
@@ -196,11 +197,65 @@ std::vector<Case> Cases() {
       {"i8 kn group96 f16 prefill-size", Desc(f16, i8, L::kKN, S::kPerGroup, 96, true, f16, 290, 75), 40, 1, true, f32},
       {"i4 kn channel bf16 prefill-size", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, true, bf16, 257, 26), 29, 0, false,
        f32},
+      // m = 1, int4, bf16, groups of whole 128-element chunks: the vdpbf16ps loop where the CPU has
+      // AVX512_BF16 (two chunks per step and an odd one, a table per chunk, per two chunks and one
+      // for the whole column, a partial last chunk).
+      {"i4 nk group128 bf16 off m1 strided", Desc(bf16, i4, L::kNK, S::kPerGroup, 128, true, bf16, 300, 41), 1, 3, true,
+       f32},
+      {"i4 kn channel bf16 f32out m1", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, false, f32, 384, 23), 1, 0, false, f32},
+      {"i4 nk group256 bf16 m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 256, false, bf16, 640, 17), 1, 0, true, bf16},
+      {"i4 nk tensor bf16 m1 tail", Desc(bf16, i4, L::kNK, S::kPerTensor, 0, false, bf16, 200, 9), 1, 0, false, f32},
       {"m0", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 64, 16), 0, 0, false, f32},
       {"n0", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 64, 0), 3, 0, false, f32},
       {"k0 bias", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 0, 9), 2, 0, true, f32},
       {"k1", Desc(bf16, i4, L::kKN, S::kPerGroup, 32, true, f32, 1, 34), 2, 0, false, f32},
   };
+}
+
+// The bf16 m = 1 int4 cases with the vdpbf16ps loop turned off: the fp32 loop they otherwise
+// skip on an AVX512_BF16 host. (With it on they run in AllTargetsBothRegimesAgainstReference.)
+TEST(WqMatmulTest, Int4Bf16DotOffAgainstReference) {
+  RecordProperty("int4_bf16_dot_available", Int4Bf16DotAvailable() ? "yes" : "no");
+  SetInt4Bf16DotEnabledForTest(false);
+  for (const Case& c : Cases()) {
+    if (c.m == 1 && c.desc.weight_dtype == DType::kInt4 && c.desc.act_dtype == DType::kBFloat16) {
+      RunAndCompare(c, MatmulRegime::kDecode, 1);
+    }
+  }
+  SetInt4Bf16DotEnabledForTest(true);
+}
+
+// A subnormal bf16 activation (vdpbf16ps would read it as zero) sends the call to the fp32 loop:
+// with x = (2^-130, 0, ...) column nn (every code nn + 1, scale 1) gives exactly (nn + 1) 2^-130,
+// where vdpbf16ps would give 0.
+TEST(WqMatmulTest, Int4Bf16SubnormalActivationIsNotFlushed) {
+  WqMatmulDesc d = Desc(DType::kBFloat16, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerChannel, 0, false,
+                        DType::kFloat32, 256, 3);
+  d.m_max = 1;
+  d.regime = MatmulRegime::kDecode;
+  std::vector<uint8_t> weight(static_cast<size_t>(d.k * d.n / 2) + 1, 0);
+  for (int64_t kk = 0; kk < d.k; ++kk) {
+    for (int64_t nn = 0; nn < d.n; ++nn) PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>(nn + 1));
+  }
+  const std::vector<uint16_t> scale(static_cast<size_t>(d.n), ToAct(1.0f, DType::kBFloat16));
+  std::vector<uint16_t> x(static_cast<size_t>(d.k), 0);
+  x[0] = 0x0008;  // 2^-130: exponent field 0, fraction 2^-4 of 2^-126
+  WqWeightsView view;
+  view.weight = weight.data();
+  view.scale = scale.data();
+  WqMatmulPlan plan;
+  Support support = Support::Yes();
+  ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+  std::vector<float> y(static_cast<size_t>(d.n));
+  WqMatmulArgs args;
+  args.x = x.data();
+  args.m = 1;
+  args.y = y.data();
+  std::vector<uint8_t> scratch(plan.ScratchBytes(1));
+  ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, 1, scratch.data(), scratch.size()).ok());
+  for (int64_t nn = 0; nn < d.n; ++nn) {
+    EXPECT_EQ(y[nn], std::ldexp(static_cast<float>(nn + 1), -130)) << "col " << nn;
+  }
 }
 
 TEST(WqMatmulTest, AllTargetsBothRegimesAgainstReference) {
@@ -360,8 +415,11 @@ TEST(WqMatmulTest, Int4DecodeM1IsBitExact) {
       scales.push_back(static_cast<uint16_t>(b));
       scales.push_back(static_cast<uint16_t>(b | 0x8000u));
     }
-    for (int shape = 0; shape < 4; ++shape) {
-      const int64_t group = shape < 2 ? 32 : 96, k = shape < 2 ? 160 : 288;
+    for (int shape = 0; shape < 8; ++shape) {
+      // Groups of 128 and 256: the vdpbf16ps loop for bf16 on an AVX512_BF16 host (its columns
+      // whose tables hold a subnormal value take the fp32 loop).
+      const int64_t group = shape < 2 ? 32 : shape < 4 ? 96 : shape < 6 ? 128 : 256;
+      const int64_t k = shape < 2 ? 160 : shape < 6 ? 288 : 640;
       const bool off = shape % 2 == 1;
       const int64_t n = static_cast<int64_t>(scales.size()) / 2, groups = (k + group - 1) / group;
       WqMatmulDesc d = Desc(act, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerGroup, group, off, DType::kFloat32, k, n);

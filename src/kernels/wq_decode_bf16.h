@@ -1,0 +1,34 @@
+// The int4 decode dot product with bf16 activations on AVX512_BF16 (vdpbf16ps): 32 weights per
+// instruction instead of 16 fp32 FMAs, for the m = 1 loop of wq_matmul_decode.cc.
+//
+// Exact where it runs: a bf16 activation and a bf16-rounded dequantized weight (the spec's value
+// for bf16 activations) are bf16 numbers, so each product is exact in fp32 and only the fp32
+// summation order differs from the FMA loop's. vdpbf16ps treats bf16 subnormal inputs as zero and
+// flushes subnormal results, so the caller uses it only when no input is subnormal (every sum then
+// differs from the FMA loop's by rounding, plus at most 2^-126 per flushed partial sum).
+#pragma once
+
+#include <cstdint>
+
+namespace mc2::kernels {
+
+// The CPU runs vdpbf16ps (AVX512_BF16, with AVX512F/BW), and tests have not turned it off.
+bool Int4Bf16DotAvailable();
+
+// Tests: false routes bf16 activations to the fp32 FMA loop even where the CPU has AVX512_BF16,
+// so both paths are checked on one host. Not for concurrent use with running kernels.
+void SetInt4Bf16DotEnabledForTest(bool enabled);
+
+// x (bf16 bits, k elements) rearranged for Int4Bf16Dot: for each 128-element chunk c and vector
+// v = 0..3, 16 pairs (x[128 c + 16 v + i], x[128 c + 64 + 16 v + i]), i = 0..15 (the int4 chunk
+// layout's words split into 16-bit halves). `chunks` full chunks; returns false if x holds a
+// subnormal value (vdpbf16ps would read it as zero).
+bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb);
+
+// sum over `chunks` full 128-element chunks of one packed int4 column of xb * table[code], where
+// the table of chunk c is tables + 16 * (c / chunks_per_table): 16 fp32 values, each a bf16 number
+// (code i at lane i, two's complement). Only call when Int4Bf16DotAvailable().
+float Int4Bf16Dot(const uint8_t* column, int64_t chunks, const uint16_t* xb, const float* tables,
+                  int64_t chunks_per_table);
+
+}  // namespace mc2::kernels
