@@ -25,10 +25,13 @@ void SetInt4Bf16DotEnabledForTest(bool enabled);
 // subnormal value (vdpbf16ps would read it as zero).
 bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb);
 
-// sum over `chunks` full 128-element chunks of one packed int4 column of xb * table[code], where
-// the table of chunk c is tables + 16 * (c / chunks_per_table): 16 fp32 values, each a bf16 number
-// (code i at lane i, two's complement). Only call when Int4Bf16DotAvailable().
-float Int4Bf16Dot(const uint8_t* column, int64_t chunks, const uint16_t* xb, const float* tables,
-                  int64_t chunks_per_table);
+// out[i] = sum over `chunks` full 128-element chunks of packed int4 column columns[i] of
+// xb * table[code], for n_columns (1..4) columns at once; the table of column i for chunk c is
+// tables[i] + 16 * (c / chunks_per_table): 16 fp32 values, each a bf16 number (code i at lane i,
+// two's complement). While chunk c is read, bytes 64 (n_columns c + i), i < n_columns, from
+// `prefetch` are prefetched (the next columns, in address order: a hint, may point past the
+// weights). Only call when Int4Bf16DotAvailable().
+void Int4Bf16Dot(const uint8_t* const* columns, int n_columns, int64_t chunks, const uint16_t* xb,
+                 const float* const* tables, int64_t chunks_per_table, const uint8_t* prefetch, float* out);
 
 }  // namespace mc2::kernels
