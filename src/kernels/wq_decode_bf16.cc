@@ -61,10 +61,21 @@ bool Int4Bf16DotAvailable() {
 
 namespace {
 
-// The table as 32 bf16 lanes, the 16 values twice (vpermw reads 5 bits of each index).
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i TableOf(const float* t) {
-  const __m512 v = _mm512_loadu_ps(t);
-  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(v, v));
+// The dequantized values of the 16 int4 codes for scale s (and offset o), as 32 bf16 lanes, the
+// 16 values twice (vpermw reads 5 bits of each index): (code + o) * s in fp32, rounded to bf16
+// to nearest even by vcvtne2ps2bf16, the spec's bf16 antiquant (Antiquant in matmul_simd-inl.h
+// computes the same fp32 operations, then rounds the same way). That instruction reads a subnormal
+// fp32 value as zero, so products with 0 < |p| < 2^-126 are flagged in *bad (the caller then uses
+// the fp32 loop); NaN and infinity convert as RoundBf16 does.
+template <bool kOff>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i TableOf(float s, float o, __mmask16* bad) {
+  const __m512 codes = _mm512_set_ps(-1, -2, -3, -4, -5, -6, -7, -8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 w = kOff ? _mm512_add_ps(codes, _mm512_set1_ps(o)) : codes;
+  const __m512 p = _mm512_mul_ps(w, _mm512_set1_ps(s));
+  const __m512 a = _mm512_abs_ps(p);
+  *bad |= _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), a,
+                                  _mm512_set1_ps(0x1p-126f), _CMP_LT_OQ);
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p, p));
 }
 
 // acc += x-pairs . table[codes of vector kV of the chunk words u].
@@ -89,24 +100,27 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline float SumLanes(__m
 // loop was bound by L1 loads (four 64-byte x vectors per 64-byte weight vector; measured no faster
 // than the fp32 loop), with four it is bound by the shift + vpermw pairs. Written out with named
 // registers: GCC keeps arrays of vectors in memory.
-template <int kCols>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) void DotCols(const uint8_t* const* columns, int64_t chunks,
-                                                                   const uint16_t* xb, const float* const* tables,
-                                                                   int64_t chunks_per_table, const uint8_t* prefetch,
-                                                                   float* out) {
+template <int kCols, bool kOff>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf16Columns& cols, int64_t chunks,
+                                                                   const uint16_t* xb, int64_t chunks_per_table,
+                                                                   const uint8_t* prefetch, float* out) {
   static_assert(kCols >= 1 && kCols <= 4, "one to four columns");
   const __m512 z = _mm512_setzero_ps();
   __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
   __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+  __mmask16 bad = 0;
+  const uint8_t* const* columns = cols.weights;
+  const float* const* sc = cols.scale;
+  const float* const* of = cols.offset;
   const uint8_t* w0 = columns[0];
   const uint8_t* w1 = kCols > 1 ? columns[1] : w0;
   const uint8_t* w2 = kCols > 2 ? columns[2] : w0;
   const uint8_t* w3 = kCols > 3 ? columns[3] : w0;
   for (int64_t c0 = 0, t = 0; c0 < chunks; c0 += chunks_per_table, ++t) {
-    const __m512i t0 = TableOf(tables[0] + 16 * t);
-    const __m512i t1 = kCols > 1 ? TableOf(tables[1] + 16 * t) : t0;
-    const __m512i t2 = kCols > 2 ? TableOf(tables[2] + 16 * t) : t0;
-    const __m512i t3 = kCols > 3 ? TableOf(tables[3] + 16 * t) : t0;
+    const __m512i t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
+    const __m512i t1 = kCols > 1 ? TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad) : t0;
+    const __m512i t2 = kCols > 2 ? TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad) : t0;
+    const __m512i t3 = kCols > 3 ? TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad) : t0;
     const int64_t c1 = c0 + chunks_per_table < chunks ? c0 + chunks_per_table : chunks;
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t off = 64 * c;
@@ -141,21 +155,28 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void DotCols(const uint8_
 #undef MC2_BF16_STEP
     }
   }
+  if (bad != 0) return false;
   out[0] = SumLanes(_mm512_add_ps(_mm512_add_ps(a00, a01), _mm512_add_ps(a02, a03)));
   if constexpr (kCols > 1) out[1] = SumLanes(_mm512_add_ps(_mm512_add_ps(a10, a11), _mm512_add_ps(a12, a13)));
   if constexpr (kCols > 2) out[2] = SumLanes(_mm512_add_ps(_mm512_add_ps(a20, a21), _mm512_add_ps(a22, a23)));
   if constexpr (kCols > 3) out[3] = SumLanes(_mm512_add_ps(_mm512_add_ps(a30, a31), _mm512_add_ps(a32, a33)));
+  return true;
 }
 
 }  // namespace
 
-void Int4Bf16Dot(const uint8_t* const* columns, int n_columns, int64_t chunks, const uint16_t* xb,
-                 const float* const* tables, int64_t chunks_per_table, const uint8_t* prefetch, float* out) {
-  switch (n_columns) {
-    case 1: return DotCols<1>(columns, chunks, xb, tables, chunks_per_table, prefetch, out);
-    case 2: return DotCols<2>(columns, chunks, xb, tables, chunks_per_table, prefetch, out);
-    case 3: return DotCols<3>(columns, chunks, xb, tables, chunks_per_table, prefetch, out);
-    default: return DotCols<4>(columns, chunks, xb, tables, chunks_per_table, prefetch, out);
+bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb,
+                 int64_t chunks_per_table, const uint8_t* prefetch, float* out) {
+  const bool off = cols.offset[0] != nullptr;
+  switch (n_columns * 2 + (off ? 1 : 0)) {
+    case 2: return DotCols<1, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    case 3: return DotCols<1, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    case 4: return DotCols<2, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    case 5: return DotCols<2, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    case 6: return DotCols<3, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    case 7: return DotCols<3, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    case 8: return DotCols<4, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
+    default: return DotCols<4, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
   }
 }
 
@@ -164,8 +185,7 @@ void Int4Bf16Dot(const uint8_t* const* columns, int n_columns, int64_t chunks, c
 bool Int4Bf16DotAvailable() { return false; }
 
 // Unreachable: callers check Int4Bf16DotAvailable(), false here.
-void Int4Bf16Dot(const uint8_t* const*, int, int64_t, const uint16_t*, const float* const*, int64_t, const uint8_t*,
-                 float*) {
+bool Int4Bf16Dot(const Int4Bf16Columns&, int, int64_t, const uint16_t*, int64_t, const uint8_t*, float*) {
   std::abort();
 }
 

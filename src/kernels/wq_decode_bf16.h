@@ -4,7 +4,7 @@
 // Exact where it runs: a bf16 activation and a bf16-rounded dequantized weight (the spec's value
 // for bf16 activations) are bf16 numbers, so each product is exact in fp32 and only the fp32
 // summation order differs from the FMA loop's. vdpbf16ps treats bf16 subnormal inputs as zero and
-// flushes subnormal results, so the caller uses it only when no input is subnormal (every sum then
+// flushes subnormal results, so it is used only when no input is subnormal (every sum then
 // differs from the FMA loop's by rounding, plus at most 2^-126 per flushed partial sum).
 #pragma once
 
@@ -25,13 +25,21 @@ void SetInt4Bf16DotEnabledForTest(bool enabled);
 // subnormal value (vdpbf16ps would read it as zero).
 bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb);
 
-// out[i] = sum over `chunks` full 128-element chunks of packed int4 column columns[i] of
-// xb * table[code], for n_columns (1..4) columns at once; the table of column i for chunk c is
-// tables[i] + 16 * (c / chunks_per_table): 16 fp32 values, each a bf16 number (code i at lane i,
-// two's complement). While chunk c is read, bytes 64 (n_columns c + i), i < n_columns, from
-// `prefetch` are prefetched (the next columns, in address order: a hint, may point past the
-// weights). Only call when Int4Bf16DotAvailable().
-void Int4Bf16Dot(const uint8_t* const* columns, int n_columns, int64_t chunks, const uint16_t* xb,
-                 const float* const* tables, int64_t chunks_per_table, const uint8_t* prefetch, float* out);
+// Up to four packed int4 columns (the decode layout) with their per-group scales and offsets
+// (fp32 holding bf16 values; offset[i] null for all columns without offset).
+struct Int4Bf16Columns {
+  const uint8_t* weights[4] = {};
+  const float* scale[4] = {};
+  const float* offset[4] = {};
+};
+
+// out[i] = sum over `chunks` full 128-element chunks of column i of xb * dequant(w), for
+// n_columns (1..4) columns; chunk c takes scale[i][c / chunks_per_table] (and the offset). While
+// chunk c is read, bytes 64 (n_columns c + i), i < n_columns, from `prefetch` are prefetched (the
+// next columns, in address order: a hint, may point past the weights). Returns false, with `out`
+// unspecified, if a dequantized value is subnormal (vdpbf16ps would read it as zero). Only call
+// when Int4Bf16DotAvailable().
+bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb,
+                 int64_t chunks_per_table, const uint8_t* prefetch, float* out);
 
 }  // namespace mc2::kernels

@@ -215,45 +215,29 @@ HWY_INLINE float Int4TailDot(const DecodeCtx& c, int64_t j, const float* HWY_RES
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 // The bf16-activation m = 1 int4 loop on vdpbf16ps (wq_decode_bf16.h) where the groups are whole
 // chunks (a multiple of 128, or one group): 32 weights per instruction, four columns per pass.
-// Columns j0 .. j0 + nc (nc <= 4) into out. Their tables are dequantized here with the same
-// GroupAntiquant as every other path (bf16 numbers, exactly the spec's values); if one holds a
-// subnormal value (vdpbf16ps would read it as zero) the columns take the fp32 loop. xb: x
-// rearranged by Int4Bf16PackX; tables: room for 4 columns of 16 floats per group.
+// Columns j0 .. j0 + nc (nc <= 4) into out; if a dequantized value is subnormal they take the
+// fp32 loop. xb: x rearranged by Int4Bf16PackX.
 template <bool kOff, bool kFast>
 HWY_NOINLINE void DotColumnsInt4Bf16(const DecodeCtx& c, int64_t j0, int nc, const float* HWY_RESTRICT x,
-                                     const uint16_t* HWY_RESTRICT xb, float* HWY_RESTRICT tables, float* out) {
+                                     const uint16_t* HWY_RESTRICT xb, float* out) {
   constexpr int64_t kChunk = kWqInt4DecodeChunk;
-  const DF df;
   const int64_t full_chunks = c.k / kChunk;
   const int64_t per_table = c.groups == 1 ? full_chunks : c.group / kChunk;
-  const int64_t ntables = (full_chunks + per_table - 1) / per_table;
-  const VF tiny = hn::Set(df, 0x1p-126f);
-  auto subnormal = hn::Lt(hn::Zero(df), hn::Zero(df));  // all false
-  const uint8_t* columns[4];
-  const float* column_tables[4];
+  Int4Bf16Columns cols;
   for (int i = 0; i < nc; ++i) {
     const int64_t j = j0 + i;
-    const float* sc = c.scale + j * c.groups;
-    const float* of = kOff ? c.offset + j * c.groups : nullptr;
-    float* t = tables + i * ntables * 16;
-    for (int64_t g = 0; g < ntables; ++g) {
-      const VF a = GroupConstA<false, kOff, kFast>(df, sc[g]);
-      const VF b = GroupConstB<false, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-      const VF v = Int4Table<false, kOff, kFast>(df, a, b);
-      subnormal = hn::Or(subnormal, hn::And(hn::Lt(hn::Abs(v), tiny), hn::Ne(v, hn::Zero(df))));
-      hn::StoreU(v, df, t + 16 * g);
-    }
-    columns[i] = c.data + j * c.row_bytes;
-    column_tables[i] = t;
+    cols.weights[i] = c.data + j * c.row_bytes;
+    cols.scale[i] = c.scale + j * c.groups;
+    if constexpr (kOff) cols.offset[i] = c.offset + j * c.groups;
   }
-  if (!hn::AllFalse(df, subnormal)) {
+  // Prefetch the next four columns in address order, a line per column per chunk, to L2 (their
+  // pass starts when this one ends). Prefetching each column's own stream ahead, as the fp32 loop
+  // does, left the four interleaved 2 KiB streams at 0.6-0.8x the fp32 loop's speed from DRAM;
+  // into L1 (with x and the columns being read) at ~0.7x of into L2.
+  if (!Int4Bf16Dot(cols, nc, full_chunks, xb, per_table, c.data + (j0 + nc) * c.row_bytes, out)) {
     for (int i = 0; i < nc; ++i) out[i] = DotColumnInt4<false, kOff, kFast>(c, j0 + i, x);
     return;
   }
-  // Prefetch the next four columns in address order, a line per column per chunk (their pass
-  // starts when this one ends). Prefetching each column's own stream ahead, as the fp32 loop
-  // does, left the four interleaved 2 KiB streams at 0.6-0.8x the fp32 loop's speed from DRAM.
-  Int4Bf16Dot(columns, nc, full_chunks, xb, column_tables, per_table, c.data + (j0 + nc) * c.row_bytes, out);
   for (int i = 0; i < nc; ++i) out[i] += Int4TailDot<false, kOff, kFast>(c, j0 + i, x);
 }
 #endif
@@ -588,16 +572,14 @@ void DecodeImpl(const WqRunArgs& args) {
     bool bf16_done = false;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
     if constexpr (kInt4 && !kF16) {
-      // Rows 1 and 2 of the x buffer are free at m = 1: x rearranged (k_pad bf16 = k_pad / 2
-      // floats) and the tables of four columns (16 floats per 128 elements each: k_pad / 2).
+      // Row 1 of the x buffer is free at m = 1: x rearranged (k_pad bf16 = k_pad / 2 floats).
       uint16_t* xb = reinterpret_cast<uint16_t*>(x32 + ldx);
-      float* tables = x32 + 2 * ldx;
       const int64_t full_chunks = c.k / kWqInt4DecodeChunk;
       if (full_chunks > 0 && (c.groups == 1 || c.group % kWqInt4DecodeChunk == 0) && Int4Bf16DotAvailable() &&
           Int4Bf16PackX(static_cast<const uint16_t*>(args.x), full_chunks, xb)) {
         for (int64_t j = args.n0; j < args.n1; j += 4) {
           const int nc = static_cast<int>(args.n1 - j < 4 ? args.n1 - j : 4);
-          DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, x32, xb, tables, acc + (j - args.n0));
+          DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, x32, xb, acc + (j - args.n0));
         }
         bf16_done = true;
       }
