@@ -78,6 +78,36 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i TableOf(fl
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p, p));
 }
 
+// The table for groups smaller than a chunk: the 16 values of (s_lo, o_lo) in lanes 0..15 and of
+// (s_hi, o_hi) in lanes 16..31, for a vector whose even lanes (element 16 v + i) and odd lanes
+// (element 64 + 16 v + i) lie in different groups; StepHalves sets bit 4 of the odd lanes' index.
+template <bool kOff>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i PairTableOf(const float* s, const float* o,
+                                                                              int32_t g_lo, int32_t g_hi,
+                                                                              __mmask16* bad) {
+  const __m512 codes = _mm512_set_ps(-1, -2, -3, -4, -5, -6, -7, -8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const __m512 w_lo = kOff ? _mm512_add_ps(codes, _mm512_set1_ps(o[g_lo])) : codes;
+  const __m512 w_hi = kOff ? _mm512_add_ps(codes, _mm512_set1_ps(o[g_hi])) : codes;
+  const __m512 p_lo = _mm512_mul_ps(w_lo, _mm512_set1_ps(s[g_lo]));
+  const __m512 p_hi = _mm512_mul_ps(w_hi, _mm512_set1_ps(s[g_hi]));
+  const __m512 tiny = _mm512_set1_ps(0x1p-126f);
+  const __m512 a_lo = _mm512_abs_ps(p_lo), a_hi = _mm512_abs_ps(p_hi);
+  *bad |= _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a_lo, _mm512_setzero_ps(), _CMP_GT_OQ), a_lo, tiny, _CMP_LT_OQ);
+  *bad |= _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a_hi, _mm512_setzero_ps(), _CMP_GT_OQ), a_hi, tiny, _CMP_LT_OQ);
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p_hi, p_lo));  // lanes 0..15 from p_lo
+}
+
+// Step for a pair table: index = nibble | 16 on the odd lanes ((a & b) | c in one vpternlogd).
+template <int kV>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 StepHalves(__m512 acc, __m512i u,
+                                                                              __m512i table, __m512i xv) {
+  const __m512i shifted = kV == 0 ? u : _mm512_srli_epi16(u, 4 * kV);
+  const __m512i idx =
+      _mm512_ternarylogic_epi32(shifted, _mm512_set1_epi32(0x000F000F), _mm512_set1_epi32(0x00100000), 0xEA);
+  const __m512i w = _mm512_permutexvar_epi16(idx, table);
+  return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(xv));
+}
+
 // acc += x-pairs . table[codes of vector kV of the chunk words u].
 template <int kV>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 Step(__m512 acc, __m512i u, __m512i table,
@@ -100,12 +130,18 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline float SumLanes(__m
 // loop was bound by L1 loads (four 64-byte x vectors per 64-byte weight vector; measured no faster
 // than the fp32 loop), with four it is bound by the shift + vpermw pairs. Written out with named
 // registers: GCC keeps arrays of vectors in memory.
-template <int kCols, bool kOff>
+//
+// kHalves (groups that are not whole chunks): run_group[r] is the group of elements 32 r .. 32 r +
+// 32; vectors 0, 1 of chunk c take runs 4 c and 4 c + 2 (even / odd lanes), vectors 2, 3 runs
+// 4 c + 1 and 4 c + 3, so two pair tables per chunk and column.
+template <int kCols, bool kOff, bool kHalves>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf16Columns& cols, int64_t chunks,
                                                                    const uint16_t* xb, int64_t chunks_per_table,
-                                                                   const uint8_t* prefetch, float* out) {
+                                                                   const int32_t* run_group, const uint8_t* prefetch,
+                                                                   float* out) {
   static_assert(kCols >= 1 && kCols <= 4, "one to four columns");
   const __m512 z = _mm512_setzero_ps();
+  const __m512i zi = _mm512_setzero_si512();
   __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
   __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
   __mmask16 bad = 0;
@@ -116,11 +152,15 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
   const uint8_t* w1 = kCols > 1 ? columns[1] : w0;
   const uint8_t* w2 = kCols > 2 ? columns[2] : w0;
   const uint8_t* w3 = kCols > 3 ? columns[3] : w0;
+  if constexpr (kHalves) chunks_per_table = chunks;  // one pass; the tables change per chunk below
   for (int64_t c0 = 0, t = 0; c0 < chunks; c0 += chunks_per_table, ++t) {
-    const __m512i t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
-    const __m512i t1 = kCols > 1 ? TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad) : t0;
-    const __m512i t2 = kCols > 2 ? TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad) : t0;
-    const __m512i t3 = kCols > 3 ? TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad) : t0;
+    __m512i t0 = zi, t1 = zi, t2 = zi, t3 = zi;
+    if constexpr (!kHalves) {
+      t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
+      if constexpr (kCols > 1) t1 = TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad);
+      if constexpr (kCols > 2) t2 = TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad);
+      if constexpr (kCols > 3) t3 = TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad);
+    }
     const int64_t c1 = c0 + chunks_per_table < chunks ? c0 + chunks_per_table : chunks;
     for (int64_t c = c0; c < c1; ++c) {
       const int64_t off = 64 * c;
@@ -140,18 +180,42 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
         u3 = _mm512_loadu_si512(w3 + off);
       }
       const uint16_t* x = xb + 128 * c;
-#define MC2_BF16_STEP(kV, a0, a1, a2, a3)                    \
-  {                                                          \
-    const __m512i xv = _mm512_loadu_si512(x + 32 * (kV));    \
-    a0 = Step<kV>(a0, u0, t0, xv);                           \
-    if constexpr (kCols > 1) a1 = Step<kV>(a1, u1, t1, xv);  \
-    if constexpr (kCols > 2) a2 = Step<kV>(a2, u2, t2, xv);  \
-    if constexpr (kCols > 3) a3 = Step<kV>(a3, u3, t3, xv);  \
+#define MC2_BF16_STEP(kV, a0, a1, a2, a3)                                                  \
+  {                                                                                        \
+    const __m512i xv = _mm512_loadu_si512(x + 32 * (kV));                                  \
+    if constexpr (kHalves) {                                                               \
+      a0 = StepHalves<kV>(a0, u0, t0, xv);                                                 \
+      if constexpr (kCols > 1) a1 = StepHalves<kV>(a1, u1, t1, xv);                        \
+      if constexpr (kCols > 2) a2 = StepHalves<kV>(a2, u2, t2, xv);                        \
+      if constexpr (kCols > 3) a3 = StepHalves<kV>(a3, u3, t3, xv);                        \
+    } else {                                                                               \
+      a0 = Step<kV>(a0, u0, t0, xv);                                                       \
+      if constexpr (kCols > 1) a1 = Step<kV>(a1, u1, t1, xv);                              \
+      if constexpr (kCols > 2) a2 = Step<kV>(a2, u2, t2, xv);                              \
+      if constexpr (kCols > 3) a3 = Step<kV>(a3, u3, t3, xv);                              \
+    }                                                                                      \
   }
+// Pair tables of runs (4 c + kR, 4 c + kR + 2) for every column.
+#define MC2_BF16_PAIR_TABLES(kR)                                                           \
+  {                                                                                        \
+    const int32_t lo = run_group[4 * c + (kR)], hi = run_group[4 * c + (kR) + 2];          \
+    t0 = PairTableOf<kOff>(sc[0], of[0], lo, hi, &bad);                                    \
+    if constexpr (kCols > 1) t1 = PairTableOf<kOff>(sc[1], of[1], lo, hi, &bad);           \
+    if constexpr (kCols > 2) t2 = PairTableOf<kOff>(sc[2], of[2], lo, hi, &bad);           \
+    if constexpr (kCols > 3) t3 = PairTableOf<kOff>(sc[3], of[3], lo, hi, &bad);           \
+  }
+      if constexpr (kHalves) MC2_BF16_PAIR_TABLES(0)
       MC2_BF16_STEP(0, a00, a10, a20, a30)
       MC2_BF16_STEP(1, a01, a11, a21, a31)
+      // Groups of 64 (or more): runs 4 c + 1 and 4 c + 3 share the groups of 4 c and 4 c + 2.
+      if constexpr (kHalves) {
+        if (run_group[4 * c + 1] != run_group[4 * c] || run_group[4 * c + 3] != run_group[4 * c + 2]) {
+          MC2_BF16_PAIR_TABLES(1)
+        }
+      }
       MC2_BF16_STEP(2, a02, a12, a22, a32)
       MC2_BF16_STEP(3, a03, a13, a23, a33)
+#undef MC2_BF16_PAIR_TABLES
 #undef MC2_BF16_STEP
     }
   }
@@ -165,19 +229,30 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
 
 }  // namespace
 
-bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb,
-                 int64_t chunks_per_table, const uint8_t* prefetch, float* out) {
-  const bool off = cols.offset[0] != nullptr;
-  switch (n_columns * 2 + (off ? 1 : 0)) {
-    case 2: return DotCols<1, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    case 3: return DotCols<1, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    case 4: return DotCols<2, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    case 5: return DotCols<2, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    case 6: return DotCols<3, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    case 7: return DotCols<3, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    case 8: return DotCols<4, false>(cols, chunks, xb, chunks_per_table, prefetch, out);
-    default: return DotCols<4, true>(cols, chunks, xb, chunks_per_table, prefetch, out);
+namespace {
+
+template <bool kOff, bool kHalves>
+bool DotColsN(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb, int64_t chunks_per_table,
+              const int32_t* run_group, const uint8_t* prefetch, float* out) {
+  switch (n_columns) {
+    case 1: return DotCols<1, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
+    case 2: return DotCols<2, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
+    case 3: return DotCols<3, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
+    default: return DotCols<4, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
   }
+}
+
+}  // namespace
+
+bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb,
+                 int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch, float* out) {
+  const bool off = cols.offset[0] != nullptr;
+  if (run_group != nullptr) {
+    return off ? DotColsN<true, true>(cols, n_columns, chunks, xb, 0, run_group, prefetch, out)
+               : DotColsN<false, true>(cols, n_columns, chunks, xb, 0, run_group, prefetch, out);
+  }
+  return off ? DotColsN<true, false>(cols, n_columns, chunks, xb, chunks_per_table, nullptr, prefetch, out)
+             : DotColsN<false, false>(cols, n_columns, chunks, xb, chunks_per_table, nullptr, prefetch, out);
 }
 
 #else  // no AVX512_BF16 code on this architecture / compiler
@@ -185,7 +260,8 @@ bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, con
 bool Int4Bf16DotAvailable() { return false; }
 
 // Unreachable: callers check Int4Bf16DotAvailable(), false here.
-bool Int4Bf16Dot(const Int4Bf16Columns&, int, int64_t, const uint16_t*, int64_t, const uint8_t*, float*) {
+bool Int4Bf16Dot(const Int4Bf16Columns&, int, int64_t, const uint16_t*, int64_t, const int32_t*, const uint8_t*,
+                 float*) {
   std::abort();
 }
 

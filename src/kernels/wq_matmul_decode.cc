@@ -213,13 +213,14 @@ HWY_INLINE float Int4TailDot(const DecodeCtx& c, int64_t j, const float* HWY_RES
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-// The bf16-activation m = 1 int4 loop on vdpbf16ps (wq_decode_bf16.h) where the groups are whole
-// chunks (a multiple of 128, or one group): 32 weights per instruction, four columns per pass.
-// Columns j0 .. j0 + nc (nc <= 4) into out; if a dequantized value is subnormal they take the
-// fp32 loop. xb: x rearranged by Int4Bf16PackX.
+// The bf16-activation m = 1 int4 loop on vdpbf16ps (wq_decode_bf16.h): 32 weights per
+// instruction, four columns per pass. Columns j0 .. j0 + nc (nc <= 4) into out; if a dequantized
+// value is subnormal they take the fp32 loop. xb: x rearranged by Int4Bf16PackX; run_group: null
+// where the groups are whole chunks (a multiple of 128, or one group), else the group of each
+// 32-element run.
 template <bool kOff, bool kFast>
 HWY_NOINLINE void DotColumnsInt4Bf16(const DecodeCtx& c, int64_t j0, int nc, const float* HWY_RESTRICT x,
-                                     const uint16_t* HWY_RESTRICT xb, float* out) {
+                                     const uint16_t* HWY_RESTRICT xb, const int32_t* run_group, float* out) {
   constexpr int64_t kChunk = kWqInt4DecodeChunk;
   const int64_t full_chunks = c.k / kChunk;
   const int64_t per_table = c.groups == 1 ? full_chunks : c.group / kChunk;
@@ -234,7 +235,7 @@ HWY_NOINLINE void DotColumnsInt4Bf16(const DecodeCtx& c, int64_t j0, int nc, con
   // pass starts when this one ends). Prefetching each column's own stream ahead, as the fp32 loop
   // does, left the four interleaved 2 KiB streams at 0.6-0.8x the fp32 loop's speed from DRAM;
   // into L1 (with x and the columns being read) at ~0.7x of into L2.
-  if (!Int4Bf16Dot(cols, nc, full_chunks, xb, per_table, c.data + (j0 + nc) * c.row_bytes, out)) {
+  if (!Int4Bf16Dot(cols, nc, full_chunks, xb, per_table, run_group, c.data + (j0 + nc) * c.row_bytes, out)) {
     for (int i = 0; i < nc; ++i) out[i] = DotColumnInt4<false, kOff, kFast>(c, j0 + i, x);
     return;
   }
@@ -572,14 +573,20 @@ void DecodeImpl(const WqRunArgs& args) {
     bool bf16_done = false;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
     if constexpr (kInt4 && !kF16) {
-      // Row 1 of the x buffer is free at m = 1: x rearranged (k_pad bf16 = k_pad / 2 floats).
+      // Rows 1 and 2 of the x buffer are free at m = 1: x rearranged (k_pad bf16 = k_pad / 2
+      // floats) and, for groups smaller than a chunk, the group of each 32-element run.
       uint16_t* xb = reinterpret_cast<uint16_t*>(x32 + ldx);
       const int64_t full_chunks = c.k / kWqInt4DecodeChunk;
-      if (full_chunks > 0 && (c.groups == 1 || c.group % kWqInt4DecodeChunk == 0) && Int4Bf16DotAvailable() &&
+      if (full_chunks > 0 && Int4Bf16DotAvailable() &&
           Int4Bf16PackX(static_cast<const uint16_t*>(args.x), full_chunks, xb)) {
+        int32_t* run_group = nullptr;
+        if (c.groups > 1 && c.group % kWqInt4DecodeChunk != 0) {
+          run_group = reinterpret_cast<int32_t*>(x32 + 2 * ldx);
+          for (int64_t r = 0; r < 4 * full_chunks; ++r) run_group[r] = static_cast<int32_t>(32 * r / c.group);
+        }
         for (int64_t j = args.n0; j < args.n1; j += 4) {
           const int nc = static_cast<int>(args.n1 - j < 4 ? args.n1 - j : 4);
-          DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, x32, xb, acc + (j - args.n0));
+          DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, x32, xb, run_group, acc + (j - args.n0));
         }
         bf16_done = true;
       }

@@ -197,14 +197,18 @@ std::vector<Case> Cases() {
       {"i8 kn group96 f16 prefill-size", Desc(f16, i8, L::kKN, S::kPerGroup, 96, true, f16, 290, 75), 40, 1, true, f32},
       {"i4 kn channel bf16 prefill-size", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, true, bf16, 257, 26), 29, 0, false,
        f32},
-      // m = 1, int4, bf16, groups of whole 128-element chunks: the vdpbf16ps loop where the CPU has
-      // AVX512_BF16 (two chunks per step and an odd one, a table per chunk, per two chunks and one
-      // for the whole column, a partial last chunk).
+      // m = 1, int4, bf16: the vdpbf16ps loop where the CPU has AVX512_BF16 (one to four columns
+      // per pass, a table per chunk, per two chunks and one for the whole column, a partial last
+      // chunk).
       {"i4 nk group128 bf16 off m1 strided", Desc(bf16, i4, L::kNK, S::kPerGroup, 128, true, bf16, 300, 41), 1, 3, true,
        f32},
       {"i4 kn channel bf16 f32out m1", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, false, f32, 384, 23), 1, 0, false, f32},
       {"i4 nk group256 bf16 m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 256, false, bf16, 640, 17), 1, 0, true, bf16},
       {"i4 nk tensor bf16 m1 tail", Desc(bf16, i4, L::kNK, S::kPerTensor, 0, false, bf16, 200, 9), 1, 0, false, f32},
+      // Groups smaller than a chunk, or straddling chunks: two tables per chunk on vdpbf16ps.
+      {"i4 nk group32 bf16 off m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 32, true, bf16, 416, 13), 1, 0, true, f32},
+      {"i4 kn group64 bf16 m1", Desc(bf16, i4, L::kKN, S::kPerGroup, 64, false, f32, 256, 10), 1, 0, false, f32},
+      {"i4 nk group160 bf16 off m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 160, true, bf16, 500, 7), 1, 2, false, f32},
       {"m0", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 64, 16), 0, 0, false, f32},
       {"n0", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 64, 0), 3, 0, false, f32},
       {"k0 bias", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 0, 9), 2, 0, true, f32},
