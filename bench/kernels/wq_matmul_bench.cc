@@ -3,7 +3,7 @@
 //   Sgemm/m         OpenBLAS cblas_sgemm on the same (m, 4096, 4096) shape with the weight already
 //                   dequantized to fp32 (the compute roof for prefill),
 // then the kernels: decode m = 1 and m = 16 (int8 and int4, group 128, fp16 activations; m = 1 also
-// with bf16 activations, which int4 runs on vdpbf16ps where the CPU has AVX512_BF16) and
+// with bf16 activations, and m = 4 / 16 int4 with bf16: vdpbf16ps where the CPU has AVX512_BF16) and
 // W8A16 / W4A16 prefill m = 512. Decode rotates over enough copies of the packed weight (>= 64 MiB
 // in total) that every call streams from DRAM, not from the 32 MiB L3.
 //
@@ -69,7 +69,7 @@ using kernels::WqMatmulPlan;
 constexpr int64_t kK = 4096, kN = 4096;
 double g_read_gbps = 0;
 std::map<int64_t, double> g_sgemm_gflops;  // by m
-std::map<int, double> g_decode_m1_seconds;  // fp16 activations, by weight bits
+std::map<int, double> g_decode_m1_seconds;  // by 2 * weight bits + (bf16 activations)
 
 // Thread CPU time: the machine is shared, and wall time would count the time other processes hold
 // the core. Everything timed here runs on the calling thread (OpenBLAS is set to one thread).
@@ -201,8 +201,9 @@ void BM_WqMatmul(benchmark::State& state) {
   state.counters["best_ms"] = best * 1e3;
   if (g_read_gbps > 0) state.counters["frac_read_bw"] = gbps / g_read_gbps;
   if (g_sgemm_gflops.count(m)) state.counters["frac_sgemm"] = gflops / g_sgemm_gflops[m];
-  if (m == 1 && !bf16) g_decode_m1_seconds[bits] = best;
-  if (m > 1 && g_decode_m1_seconds.count(bits)) state.counters["time_vs_m1"] = best / g_decode_m1_seconds[bits];
+  const int key = 2 * bits + (bf16 ? 1 : 0);
+  if (m == 1) g_decode_m1_seconds[key] = best;
+  if (m > 1 && g_decode_m1_seconds.count(key)) state.counters["time_vs_m1"] = best / g_decode_m1_seconds[key];
 }
 BENCHMARK(BM_WqMatmul)
     ->ArgNames({"m", "bits", "bf16"})
@@ -212,6 +213,8 @@ BENCHMARK(BM_WqMatmul)
     ->Args({16, 4, 0})
     ->Args({1, 8, 1})
     ->Args({1, 4, 1})
+    ->Args({4, 4, 1})
+    ->Args({16, 4, 1})
     ->UseManualTime()
     ->Iterations(40)
     ->Unit(benchmark::kMillisecond);

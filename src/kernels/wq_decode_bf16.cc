@@ -80,7 +80,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i TableOf(fl
 
 // The table for groups smaller than a chunk: the 16 values of (s_lo, o_lo) in lanes 0..15 and of
 // (s_hi, o_hi) in lanes 16..31, for a vector whose even lanes (element 16 v + i) and odd lanes
-// (element 64 + 16 v + i) lie in different groups; StepHalves sets bit 4 of the odd lanes' index.
+// (element 64 + 16 v + i) lie in different groups; Lookup sets bit 4 of the odd lanes' index.
 template <bool kOff>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i PairTableOf(const float* s, const float* o,
                                                                               int32_t g_lo, int32_t g_hi,
@@ -97,24 +97,28 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i PairTableO
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p_hi, p_lo));  // lanes 0..15 from p_lo
 }
 
-// Step for a pair table: index = nibble | 16 on the odd lanes ((a & b) | c in one vpternlogd).
-template <int kV>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 StepHalves(__m512 acc, __m512i u,
-                                                                              __m512i table, __m512i xv) {
-  const __m512i shifted = kV == 0 ? u : _mm512_srli_epi16(u, 4 * kV);
-  const __m512i idx =
-      _mm512_ternarylogic_epi32(shifted, _mm512_set1_epi32(0x000F000F), _mm512_set1_epi32(0x00100000), 0xEA);
-  const __m512i w = _mm512_permutexvar_epi16(idx, table);
+// The dequantized weights of vector kV of the chunk words u: codes shifted to the low 4 bits of
+// each 16-bit lane and looked up in the table; with a pair table (kHalves) the odd lanes' index
+// gets bit 4 ((a & b) | c in one vpternlogd).
+template <int kV, bool kHalves>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i Lookup(__m512i u, __m512i table) {
+  __m512i idx = kV == 0 ? u : _mm512_srli_epi16(u, 4 * kV);
+  if constexpr (kHalves) {
+    idx = _mm512_ternarylogic_epi32(idx, _mm512_set1_epi32(0x000F000F), _mm512_set1_epi32(0x00100000), 0xEA);
+  }
+  return _mm512_permutexvar_epi16(idx, table);
+}
+
+// acc += x-pairs . weight-pairs.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 Dot(__m512 acc, __m512i w, __m512i xv) {
   return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(xv));
 }
 
 // acc += x-pairs . table[codes of vector kV of the chunk words u].
-template <int kV>
+template <int kV, bool kHalves>
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 Step(__m512 acc, __m512i u, __m512i table,
                                                                         __m512i xv) {
-  const __m512i idx = kV == 0 ? u : _mm512_srli_epi16(u, 4 * kV);
-  const __m512i w = _mm512_permutexvar_epi16(idx, table);
-  return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(xv));
+  return Dot(acc, Lookup<kV, kHalves>(u, table), xv);
 }
 
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline float SumLanes(__m512 v) {
@@ -183,17 +187,10 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
 #define MC2_BF16_STEP(kV, a0, a1, a2, a3)                                                  \
   {                                                                                        \
     const __m512i xv = _mm512_loadu_si512(x + 32 * (kV));                                  \
-    if constexpr (kHalves) {                                                               \
-      a0 = StepHalves<kV>(a0, u0, t0, xv);                                                 \
-      if constexpr (kCols > 1) a1 = StepHalves<kV>(a1, u1, t1, xv);                        \
-      if constexpr (kCols > 2) a2 = StepHalves<kV>(a2, u2, t2, xv);                        \
-      if constexpr (kCols > 3) a3 = StepHalves<kV>(a3, u3, t3, xv);                        \
-    } else {                                                                               \
-      a0 = Step<kV>(a0, u0, t0, xv);                                                       \
-      if constexpr (kCols > 1) a1 = Step<kV>(a1, u1, t1, xv);                              \
-      if constexpr (kCols > 2) a2 = Step<kV>(a2, u2, t2, xv);                              \
-      if constexpr (kCols > 3) a3 = Step<kV>(a3, u3, t3, xv);                              \
-    }                                                                                      \
+    a0 = Step<kV, kHalves>(a0, u0, t0, xv);                                                \
+    if constexpr (kCols > 1) a1 = Step<kV, kHalves>(a1, u1, t1, xv);                       \
+    if constexpr (kCols > 2) a2 = Step<kV, kHalves>(a2, u2, t2, xv);                       \
+    if constexpr (kCols > 3) a3 = Step<kV, kHalves>(a3, u3, t3, xv);                       \
   }
 // Pair tables of runs (4 c + kR, 4 c + kR + 2) for every column.
 #define MC2_BF16_PAIR_TABLES(kR)                                                           \
@@ -227,32 +224,176 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
   return true;
 }
 
-}  // namespace
-
-namespace {
+// kRows (2..4) rows of x against kCols (1 or 4) columns: each dequantized weight vector serves
+// every row (the m = 1 loop's shift and vpermw are then 1 / kRows of the work), one accumulator
+// per (row, column), 16 at most. Tables and prefetch as DotCols.
+template <int kRows, int kCols, bool kOff, bool kHalves>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf16Columns& cols, int64_t chunks,
+                                                                   const uint16_t* xb, int64_t xb_stride,
+                                                                   int64_t chunks_per_table, const int32_t* run_group,
+                                                                   const uint8_t* prefetch, float* out, int64_t ldo) {
+  static_assert(kRows >= 2 && kRows <= 4 && (kCols == 1 || kCols == 4), "2..4 rows, 1 or 4 columns");
+  const __m512 z = _mm512_setzero_ps();
+  const __m512i zi = _mm512_setzero_si512();
+  __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+  __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+  __mmask16 bad = 0;
+  const float* const* sc = cols.scale;
+  const float* const* of = cols.offset;
+  const uint8_t* w0 = cols.weights[0];
+  const uint8_t* w1 = kCols > 1 ? cols.weights[1] : w0;
+  const uint8_t* w2 = kCols > 1 ? cols.weights[2] : w0;
+  const uint8_t* w3 = kCols > 1 ? cols.weights[3] : w0;
+  if constexpr (kHalves) chunks_per_table = chunks;
+  for (int64_t c0 = 0, t = 0; c0 < chunks; c0 += chunks_per_table, ++t) {
+    __m512i t0 = zi, t1 = zi, t2 = zi, t3 = zi;
+    if constexpr (!kHalves) {
+      t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
+      if constexpr (kCols > 1) {
+        t1 = TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad);
+        t2 = TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad);
+        t3 = TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad);
+      }
+    }
+    const int64_t c1 = c0 + chunks_per_table < chunks ? c0 + chunks_per_table : chunks;
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t off = 64 * c;
+      _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 0)), _MM_HINT_T1);
+      const __m512i u0 = _mm512_loadu_si512(w0 + off);
+      __m512i u1 = u0, u2 = u0, u3 = u0;
+      if constexpr (kCols > 1) {
+        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 1)), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 2)), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 3)), _MM_HINT_T1);
+        u1 = _mm512_loadu_si512(w1 + off);
+        u2 = _mm512_loadu_si512(w2 + off);
+        u3 = _mm512_loadu_si512(w3 + off);
+      }
+      const uint16_t* x = xb + 128 * c;
+// Row r's x vector kV against the looked-up weights v0..v3.
+#define MC2_BF16_ROW(r, kV, A0, A1, A2, A3)                                           \
+  if constexpr (kRows > (r)) {                                                        \
+    const __m512i xv = _mm512_loadu_si512(x + (r) * xb_stride + 32 * (kV));          \
+    A0 = Dot(A0, v0, xv);                                                             \
+    if constexpr (kCols > 1) {                                                        \
+      A1 = Dot(A1, v1, xv);                                                           \
+      A2 = Dot(A2, v2, xv);                                                           \
+      A3 = Dot(A3, v3, xv);                                                           \
+    }                                                                                 \
+  }
+#define MC2_BF16_STEP(kV)                                                             \
+  {                                                                                   \
+    const __m512i v0 = Lookup<kV, kHalves>(u0, t0);                                   \
+    __m512i v1 = v0, v2 = v0, v3 = v0;                                                \
+    if constexpr (kCols > 1) {                                                        \
+      v1 = Lookup<kV, kHalves>(u1, t1);                                               \
+      v2 = Lookup<kV, kHalves>(u2, t2);                                               \
+      v3 = Lookup<kV, kHalves>(u3, t3);                                               \
+    }                                                                                 \
+    MC2_BF16_ROW(0, kV, a00, a01, a02, a03)                                           \
+    MC2_BF16_ROW(1, kV, a10, a11, a12, a13)                                           \
+    MC2_BF16_ROW(2, kV, a20, a21, a22, a23)                                           \
+    MC2_BF16_ROW(3, kV, a30, a31, a32, a33)                                           \
+  }
+#define MC2_BF16_PAIR_TABLES(kR)                                                      \
+  {                                                                                   \
+    const int32_t lo = run_group[4 * c + (kR)], hi = run_group[4 * c + (kR) + 2];     \
+    t0 = PairTableOf<kOff>(sc[0], of[0], lo, hi, &bad);                               \
+    if constexpr (kCols > 1) {                                                        \
+      t1 = PairTableOf<kOff>(sc[1], of[1], lo, hi, &bad);                             \
+      t2 = PairTableOf<kOff>(sc[2], of[2], lo, hi, &bad);                             \
+      t3 = PairTableOf<kOff>(sc[3], of[3], lo, hi, &bad);                             \
+    }                                                                                 \
+  }
+      if constexpr (kHalves) MC2_BF16_PAIR_TABLES(0)
+      MC2_BF16_STEP(0)
+      MC2_BF16_STEP(1)
+      if constexpr (kHalves) {
+        if (run_group[4 * c + 1] != run_group[4 * c] || run_group[4 * c + 3] != run_group[4 * c + 2]) {
+          MC2_BF16_PAIR_TABLES(1)
+        }
+      }
+      MC2_BF16_STEP(2)
+      MC2_BF16_STEP(3)
+#undef MC2_BF16_PAIR_TABLES
+#undef MC2_BF16_STEP
+#undef MC2_BF16_ROW
+    }
+  }
+  if (bad != 0) return false;
+  out[0] = SumLanes(a00);
+  out[ldo] = SumLanes(a10);
+  if constexpr (kRows > 2) out[2 * ldo] = SumLanes(a20);
+  if constexpr (kRows > 3) out[3 * ldo] = SumLanes(a30);
+  if constexpr (kCols > 1) {
+    out[1] = SumLanes(a01);
+    out[2] = SumLanes(a02);
+    out[3] = SumLanes(a03);
+    out[ldo + 1] = SumLanes(a11);
+    out[ldo + 2] = SumLanes(a12);
+    out[ldo + 3] = SumLanes(a13);
+    if constexpr (kRows > 2) {
+      out[2 * ldo + 1] = SumLanes(a21);
+      out[2 * ldo + 2] = SumLanes(a22);
+      out[2 * ldo + 3] = SumLanes(a23);
+    }
+    if constexpr (kRows > 3) {
+      out[3 * ldo + 1] = SumLanes(a31);
+      out[3 * ldo + 2] = SumLanes(a32);
+      out[3 * ldo + 3] = SumLanes(a33);
+    }
+  }
+  return true;
+}
 
 template <bool kOff, bool kHalves>
-bool DotColsN(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb, int64_t chunks_per_table,
-              const int32_t* run_group, const uint8_t* prefetch, float* out) {
-  switch (n_columns) {
-    case 1: return DotCols<1, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
-    case 2: return DotCols<2, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
-    case 3: return DotCols<3, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
-    default: return DotCols<4, kOff, kHalves>(cols, chunks, xb, chunks_per_table, run_group, prefetch, out);
+bool DotN(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, const uint16_t* xb, int64_t xb_stride,
+          int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch, float* out, int64_t ldo) {
+  const int64_t cpt = chunks_per_table;
+  if (rows == 1) {
+    switch (n_columns) {
+      case 1: return DotCols<1, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      case 2: return DotCols<2, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      case 3: return DotCols<3, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      default: return DotCols<4, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+    }
+  }
+  if (n_columns < 4) {  // one column at a time
+    for (int i = 0; i < n_columns; ++i) {
+      Int4Bf16Columns one;
+      one.weights[0] = cols.weights[i];
+      one.scale[0] = cols.scale[i];
+      one.offset[0] = cols.offset[i];
+      const uint8_t* pf = prefetch + 64 * chunks * i;
+      const bool ok =
+          rows == 2   ? DotRows<2, 1, kOff, kHalves>(one, chunks, xb, xb_stride, cpt, run_group, pf, out + i, ldo)
+          : rows == 3 ? DotRows<3, 1, kOff, kHalves>(one, chunks, xb, xb_stride, cpt, run_group, pf, out + i, ldo)
+                      : DotRows<4, 1, kOff, kHalves>(one, chunks, xb, xb_stride, cpt, run_group, pf, out + i, ldo);
+      if (!ok) return false;
+    }
+    return true;
+  }
+  switch (rows) {
+    case 2: return DotRows<2, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
+    case 3: return DotRows<3, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
+    default: return DotRows<4, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
   }
 }
 
 }  // namespace
 
-bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb,
-                 int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch, float* out) {
+bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, const uint16_t* xb,
+                 int64_t xb_stride, int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch,
+                 float* out, int64_t ldo) {
   const bool off = cols.offset[0] != nullptr;
   if (run_group != nullptr) {
-    return off ? DotColsN<true, true>(cols, n_columns, chunks, xb, 0, run_group, prefetch, out)
-               : DotColsN<false, true>(cols, n_columns, chunks, xb, 0, run_group, prefetch, out);
+    return off ? DotN<true, true>(cols, n_columns, rows, chunks, xb, xb_stride, 0, run_group, prefetch, out, ldo)
+               : DotN<false, true>(cols, n_columns, rows, chunks, xb, xb_stride, 0, run_group, prefetch, out, ldo);
   }
-  return off ? DotColsN<true, false>(cols, n_columns, chunks, xb, chunks_per_table, nullptr, prefetch, out)
-             : DotColsN<false, false>(cols, n_columns, chunks, xb, chunks_per_table, nullptr, prefetch, out);
+  return off ? DotN<true, false>(cols, n_columns, rows, chunks, xb, xb_stride, chunks_per_table, nullptr, prefetch,
+                                 out, ldo)
+             : DotN<false, false>(cols, n_columns, rows, chunks, xb, xb_stride, chunks_per_table, nullptr, prefetch,
+                                  out, ldo);
 }
 
 #else  // no AVX512_BF16 code on this architecture / compiler
@@ -260,8 +401,8 @@ bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, con
 bool Int4Bf16DotAvailable() { return false; }
 
 // Unreachable: callers check Int4Bf16DotAvailable(), false here.
-bool Int4Bf16Dot(const Int4Bf16Columns&, int, int64_t, const uint16_t*, int64_t, const int32_t*, const uint8_t*,
-                 float*) {
+bool Int4Bf16Dot(const Int4Bf16Columns&, int, int, int64_t, const uint16_t*, int64_t, int64_t, const int32_t*,
+                 const uint8_t*, float*, int64_t) {
   std::abort();
 }
 

@@ -33,15 +33,17 @@ struct Int4Bf16Columns {
   const float* offset[4] = {};
 };
 
-// out[i] = sum over `chunks` full 128-element chunks of column i of xb * dequant(w), for
-// n_columns (1..4) columns. Groups: if run_group is null, chunk c takes scale[i][c /
-// chunks_per_table] (and the offset: groups of whole chunks); else elements 32 r .. 32 r + 32 take
-// group run_group[r] (any group that is a multiple of 32; two tables per chunk). While
-// chunk c is read, bytes 64 (n_columns c + i), i < n_columns, from `prefetch` are prefetched (the
-// next columns, in address order: a hint, may point past the weights). Returns false, with `out`
-// unspecified, if a dequantized value is subnormal (vdpbf16ps would read it as zero). Only call
-// when Int4Bf16DotAvailable().
-bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int64_t chunks, const uint16_t* xb,
-                 int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch, float* out);
+// out[r * ldo + i] = sum over `chunks` full 128-element chunks of column i of row r of x times
+// dequant(w), for n_columns (1..4) columns and rows (1..4) rows, row r's rearranged x at
+// xb + r * xb_stride. Groups: if run_group is null, chunk c takes scale[i][c / chunks_per_table]
+// (and the offset: groups of whole chunks); else elements 32 r .. 32 r + 32 take group
+// run_group[r] (any group that is a multiple of 32; two tables per chunk). While chunk c is read,
+// bytes 64 (n_columns c + i), i < n_columns, from `prefetch` are prefetched (the next columns, in
+// address order: a hint, may point past the weights). Returns false, with `out` unspecified, if a
+// dequantized value is subnormal (vdpbf16ps would read it as zero). Only call when
+// Int4Bf16DotAvailable().
+bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, const uint16_t* xb,
+                 int64_t xb_stride, int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch,
+                 float* out, int64_t ldo);
 
 }  // namespace mc2::kernels

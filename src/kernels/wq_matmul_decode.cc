@@ -213,14 +213,16 @@ HWY_INLINE float Int4TailDot(const DecodeCtx& c, int64_t j, const float* HWY_RES
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-// The bf16-activation m = 1 int4 loop on vdpbf16ps (wq_decode_bf16.h): 32 weights per
-// instruction, four columns per pass. Columns j0 .. j0 + nc (nc <= 4) into out; if a dequantized
-// value is subnormal they take the fp32 loop. xb: x rearranged by Int4Bf16PackX; run_group: null
-// where the groups are whole chunks (a multiple of 128, or one group), else the group of each
-// 32-element run.
+// The bf16-activation int4 loop on vdpbf16ps (wq_decode_bf16.h): 32 weights per instruction,
+// four columns per pass (at m = 1: x is read once for four columns) and up to four rows per pass
+// (each dequantized vector serves every row). Columns j0 .. j0 + nc (nc <= 4) of rows r0 ..
+// r0 + nr (nr <= 4) into out (row stride ldo); if a dequantized value is subnormal they take the
+// fp32 loop. xb: x rearranged by Int4Bf16PackX, a row every k_pad; run_group: null where the
+// groups are whole chunks (a multiple of 128, or one group), else the group of each 32-element run.
 template <bool kOff, bool kFast>
-HWY_NOINLINE void DotColumnsInt4Bf16(const DecodeCtx& c, int64_t j0, int nc, const float* HWY_RESTRICT x,
-                                     const uint16_t* HWY_RESTRICT xb, const int32_t* run_group, float* out) {
+HWY_NOINLINE void DotColumnsInt4Bf16(const DecodeCtx& c, int64_t j0, int nc, int64_t r0, int nr,
+                                     const float* HWY_RESTRICT x32, int64_t ldx, const uint16_t* HWY_RESTRICT xb,
+                                     const int32_t* run_group, float* out, int64_t ldo) {
   constexpr int64_t kChunk = kWqInt4DecodeChunk;
   const int64_t full_chunks = c.k / kChunk;
   const int64_t per_table = c.groups == 1 ? full_chunks : c.group / kChunk;
@@ -235,11 +237,46 @@ HWY_NOINLINE void DotColumnsInt4Bf16(const DecodeCtx& c, int64_t j0, int nc, con
   // pass starts when this one ends). Prefetching each column's own stream ahead, as the fp32 loop
   // does, left the four interleaved 2 KiB streams at 0.6-0.8x the fp32 loop's speed from DRAM;
   // into L1 (with x and the columns being read) at ~0.7x of into L2.
-  if (!Int4Bf16Dot(cols, nc, full_chunks, xb, per_table, run_group, c.data + (j0 + nc) * c.row_bytes, out)) {
-    for (int i = 0; i < nc; ++i) out[i] = DotColumnInt4<false, kOff, kFast>(c, j0 + i, x);
-    return;
+  const bool ok = Int4Bf16Dot(cols, nc, nr, full_chunks, xb + r0 * c.k_pad, c.k_pad, per_table, run_group,
+                              c.data + (j0 + nc) * c.row_bytes, out, ldo);
+  for (int r = 0; r < nr; ++r) {
+    const float* x = x32 + (r0 + r) * ldx;
+    for (int i = 0; i < nc; ++i) {
+      out[r * ldo + i] = ok ? out[r * ldo + i] + Int4TailDot<false, kOff, kFast>(c, j0 + i, x)
+                            : DotColumnInt4<false, kOff, kFast>(c, j0 + i, x);
+    }
   }
-  for (int i = 0; i < nc; ++i) out[i] += Int4TailDot<false, kOff, kFast>(c, j0 + i, x);
+}
+
+// The whole call on DotColumnsInt4Bf16 when the CPU has AVX512_BF16, k holds a full chunk and no
+// row of x holds a subnormal value; returns false otherwise (nothing written). xb / run_group:
+// scratch for rows * k_pad bf16 and k / 32 int32.
+template <bool kOff, bool kFast>
+bool DecodeInt4Bf16(const DecodeCtx& c, const WqRunArgs& args, const float* x32, int64_t ldx, float* acc,
+                    uint16_t* xb, int32_t* run_group) {
+  const int64_t full_chunks = c.k / kWqInt4DecodeChunk;
+  if (full_chunks == 0 || !Int4Bf16DotAvailable()) return false;
+  for (int64_t r = 0; r < args.rows; ++r) {
+    const uint16_t* xr = static_cast<const uint16_t*>(args.x) + r * args.x_stride;
+    if (!Int4Bf16PackX(xr, full_chunks, xb + r * c.k_pad)) return false;
+  }
+  if (c.groups > 1 && c.group % kWqInt4DecodeChunk != 0) {
+    for (int64_t r = 0; r < 4 * full_chunks; ++r) run_group[r] = static_cast<int32_t>(32 * r / c.group);
+  } else {
+    run_group = nullptr;
+  }
+  const int64_t ncols = args.n1 - args.n0;
+  for (int64_t j = args.n0; j < args.n1; j += 4) {
+    const int nc = static_cast<int>(args.n1 - j < 4 ? args.n1 - j : 4);
+    // Every row group against these columns before the next ones: their 4 x k / 2 bytes stay in
+    // L1 / L2 while the rows pass over them.
+    for (int64_t r0 = 0; r0 < args.rows; r0 += 4) {
+      const int nr = static_cast<int>(args.rows - r0 < 4 ? args.rows - r0 : 4);
+      DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, r0, nr, x32, ldx, xb, run_group, acc + r0 * ncols + (j - args.n0),
+                                      ncols);
+    }
+  }
+  return true;
 }
 #endif
 
@@ -569,32 +606,20 @@ void DecodeImpl(const WqRunArgs& args) {
       std::memset(xr, 0, ldx * sizeof(float));
     }
   }
-  if (rows == 1) {
-    bool bf16_done = false;
+  bool bf16_done = false;
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-    if constexpr (kInt4 && !kF16) {
-      // Rows 1 and 2 of the x buffer are free at m = 1: x rearranged (k_pad bf16 = k_pad / 2
-      // floats) and, for groups smaller than a chunk, the group of each 32-element run.
-      uint16_t* xb = reinterpret_cast<uint16_t*>(x32 + ldx);
-      const int64_t full_chunks = c.k / kWqInt4DecodeChunk;
-      if (full_chunks > 0 && Int4Bf16DotAvailable() &&
-          Int4Bf16PackX(static_cast<const uint16_t*>(args.x), full_chunks, xb)) {
-        int32_t* run_group = nullptr;
-        if (c.groups > 1 && c.group % kWqInt4DecodeChunk != 0) {
-          run_group = reinterpret_cast<int32_t*>(x32 + 2 * ldx);
-          for (int64_t r = 0; r < 4 * full_chunks; ++r) run_group[r] = static_cast<int32_t>(32 * r / c.group);
-        }
-        for (int64_t j = args.n0; j < args.n1; j += 4) {
-          const int nc = static_cast<int>(args.n1 - j < 4 ? args.n1 - j : 4);
-          DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, x32, xb, run_group, acc + (j - args.n0));
-        }
-        bf16_done = true;
-      }
-    }
+  if constexpr (kInt4 && !kF16) {
+    // The x^T region of the fp32 path ((k_pad + kDecodeCols) x 32 floats) holds x rearranged
+    // (rows x k_pad bf16 <= 8 k_pad floats) and the groups of the 32-element runs (k_pad / 32).
+    uint16_t* xb = reinterpret_cast<uint16_t*>(wbuf + kDecodeCols * kDecodeKb);
+    int32_t* run_group = reinterpret_cast<int32_t*>(xb + rows * c.k_pad);
+    bf16_done = DecodeInt4Bf16<kOff, kFast>(c, args, x32, ldx, acc, xb, run_group);
+  }
 #endif
-    for (int64_t j = args.n0; !bf16_done && j < args.n1; ++j) {
-      acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
-    }
+  if (bf16_done) {
+    // acc holds the sums.
+  } else if (rows == 1) {
+    for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
   } else {
     std::memset(acc, 0, rows * ncols * sizeof(float));
     // x^T ([k_pad][ldt] fp32, rows zero padded to a multiple of 2N) for the outer-product tile.

@@ -205,6 +205,14 @@ std::vector<Case> Cases() {
       {"i4 kn channel bf16 f32out m1", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, false, f32, 384, 23), 1, 0, false, f32},
       {"i4 nk group256 bf16 m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 256, false, bf16, 640, 17), 1, 0, true, bf16},
       {"i4 nk tensor bf16 m1 tail", Desc(bf16, i4, L::kNK, S::kPerTensor, 0, false, bf16, 200, 9), 1, 0, false, f32},
+      // m = 2..16: up to four rows per pass, rows in groups of four, n not a multiple of 4.
+      {"i4 nk group128 bf16 off m2 strided", Desc(bf16, i4, L::kNK, S::kPerGroup, 128, true, bf16, 300, 41), 2, 3,
+       true, f32},
+      {"i4 nk group64 bf16 off m3", Desc(bf16, i4, L::kNK, S::kPerGroup, 64, true, bf16, 200, 6), 3, 0, false, f32},
+      {"i4 kn group32 bf16 f32out m5", Desc(bf16, i4, L::kKN, S::kPerGroup, 32, false, f32, 256, 18), 5, 0, false,
+       f32},
+      {"i4 nk channel bf16 m16 bias", Desc(bf16, i4, L::kNK, S::kPerChannel, 0, false, bf16, 384, 23), 16, 1, true,
+       bf16},
       // Groups smaller than a chunk, or straddling chunks: two tables per chunk on vdpbf16ps.
       {"i4 nk group32 bf16 off m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 32, true, bf16, 416, 13), 1, 0, true, f32},
       {"i4 kn group64 bf16 m1", Desc(bf16, i4, L::kKN, S::kPerGroup, 64, false, f32, 256, 10), 1, 0, false, f32},
@@ -216,13 +224,13 @@ std::vector<Case> Cases() {
   };
 }
 
-// The bf16 m = 1 int4 cases with the vdpbf16ps loop turned off: the fp32 loop they otherwise
+// The bf16 m <= 16 int4 cases with the vdpbf16ps loop turned off: the fp32 loop they otherwise
 // skip on an AVX512_BF16 host. (With it on they run in AllTargetsBothRegimesAgainstReference.)
 TEST(WqMatmulTest, Int4Bf16DotOffAgainstReference) {
   RecordProperty("int4_bf16_dot_available", Int4Bf16DotAvailable() ? "yes" : "no");
   SetInt4Bf16DotEnabledForTest(false);
   for (const Case& c : Cases()) {
-    if (c.m == 1 && c.desc.weight_dtype == DType::kInt4 && c.desc.act_dtype == DType::kBFloat16) {
+    if (c.m >= 1 && c.m <= 16 && c.desc.weight_dtype == DType::kInt4 && c.desc.act_dtype == DType::kBFloat16) {
       RunAndCompare(c, MatmulRegime::kDecode, 1);
     }
   }
@@ -230,35 +238,44 @@ TEST(WqMatmulTest, Int4Bf16DotOffAgainstReference) {
 }
 
 // A subnormal bf16 activation (vdpbf16ps would read it as zero) sends the call to the fp32 loop:
-// with x = (2^-130, 0, ...) column nn (every code nn + 1, scale 1) gives exactly (nn + 1) 2^-130,
-// where vdpbf16ps would give 0.
+// with x row = (2^-130, 0, ...) column nn (every code nn + 1, scale 1) gives exactly
+// (nn + 1) 2^-130, where vdpbf16ps would give 0. At m = 1, and at m = 2 with the subnormal row
+// second (row 0 = (1, 0, ...) gives nn + 1).
 TEST(WqMatmulTest, Int4Bf16SubnormalActivationIsNotFlushed) {
-  WqMatmulDesc d = Desc(DType::kBFloat16, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerChannel, 0, false,
-                        DType::kFloat32, 256, 3);
-  d.m_max = 1;
-  d.regime = MatmulRegime::kDecode;
-  std::vector<uint8_t> weight(static_cast<size_t>(d.k * d.n / 2) + 1, 0);
-  for (int64_t kk = 0; kk < d.k; ++kk) {
-    for (int64_t nn = 0; nn < d.n; ++nn) PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>(nn + 1));
-  }
-  const std::vector<uint16_t> scale(static_cast<size_t>(d.n), ToAct(1.0f, DType::kBFloat16));
-  std::vector<uint16_t> x(static_cast<size_t>(d.k), 0);
-  x[0] = 0x0008;  // 2^-130: exponent field 0, fraction 2^-4 of 2^-126
-  WqWeightsView view;
-  view.weight = weight.data();
-  view.scale = scale.data();
-  WqMatmulPlan plan;
-  Support support = Support::Yes();
-  ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
-  std::vector<float> y(static_cast<size_t>(d.n));
-  WqMatmulArgs args;
-  args.x = x.data();
-  args.m = 1;
-  args.y = y.data();
-  std::vector<uint8_t> scratch(plan.ScratchBytes(1));
-  ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, 1, scratch.data(), scratch.size()).ok());
-  for (int64_t nn = 0; nn < d.n; ++nn) {
-    EXPECT_EQ(y[nn], std::ldexp(static_cast<float>(nn + 1), -130)) << "col " << nn;
+  for (int64_t m : {1, 2}) {
+    WqMatmulDesc d = Desc(DType::kBFloat16, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerChannel, 0, false,
+                          DType::kFloat32, 256, 3);
+    d.m_max = m;
+    d.regime = MatmulRegime::kDecode;
+    std::vector<uint8_t> weight(static_cast<size_t>(d.k * d.n / 2) + 1, 0);
+    for (int64_t kk = 0; kk < d.k; ++kk) {
+      for (int64_t nn = 0; nn < d.n; ++nn) {
+        PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>(nn + 1));
+      }
+    }
+    const std::vector<uint16_t> scale(static_cast<size_t>(d.n), ToAct(1.0f, DType::kBFloat16));
+    std::vector<uint16_t> x(static_cast<size_t>(m * d.k), 0);
+    if (m == 2) x[0] = ToAct(1.0f, DType::kBFloat16);
+    x[static_cast<size_t>((m - 1) * d.k)] = 0x0008;  // 2^-130: exponent field 0, fraction 2^-4 of 2^-126
+    WqWeightsView view;
+    view.weight = weight.data();
+    view.scale = scale.data();
+    WqMatmulPlan plan;
+    Support support = Support::Yes();
+    ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+    std::vector<float> y(static_cast<size_t>(m * d.n));
+    WqMatmulArgs args;
+    args.x = x.data();
+    args.m = m;
+    args.y = y.data();
+    std::vector<uint8_t> scratch(plan.ScratchBytes(m));
+    ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, 1, scratch.data(), scratch.size()).ok());
+    for (int64_t nn = 0; nn < d.n; ++nn) {
+      EXPECT_EQ(y[(m - 1) * d.n + nn], std::ldexp(static_cast<float>(nn + 1), -130)) << "m " << m << " col " << nn;
+      if (m == 2) {
+        EXPECT_EQ(y[nn], static_cast<float>(nn + 1)) << "col " << nn;
+      }
+    }
   }
 }
 
