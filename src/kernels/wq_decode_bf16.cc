@@ -224,7 +224,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
   return true;
 }
 
-// kRows (2..4) rows of x against kCols (1 or 4) columns: each dequantized weight vector serves
+// kRows (2..8) rows of x against kCols (1, 2 or 4) columns: each dequantized weight vector serves
 // every row (the m = 1 loop's shift and vpermw are then 1 / kRows of the work), one accumulator
 // per (row, column), 16 at most. Tables and prefetch as DotCols.
 template <int kRows, int kCols, bool kOff, bool kHalves>
@@ -232,25 +232,28 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
                                                                    const uint16_t* xb, int64_t xb_stride,
                                                                    int64_t chunks_per_table, const int32_t* run_group,
                                                                    const uint8_t* prefetch, float* out, int64_t ldo) {
-  static_assert(kRows >= 2 && kRows <= 4 && (kCols == 1 || kCols == 4), "2..4 rows, 1 or 4 columns");
+  static_assert(kRows >= 2 && kRows <= 8 && kRows * kCols <= 16 && (kCols == 1 || kCols == 2 || kCols == 4),
+                "2..8 rows, 1, 2 or 4 columns, at most 16 accumulators");
   const __m512 z = _mm512_setzero_ps();
   const __m512i zi = _mm512_setzero_si512();
   __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
   __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
+  __m512 a40 = z, a41 = z, a42 = z, a43 = z, a50 = z, a51 = z, a52 = z, a53 = z;
+  __m512 a60 = z, a61 = z, a62 = z, a63 = z, a70 = z, a71 = z, a72 = z, a73 = z;
   __mmask16 bad = 0;
   const float* const* sc = cols.scale;
   const float* const* of = cols.offset;
   const uint8_t* w0 = cols.weights[0];
   const uint8_t* w1 = kCols > 1 ? cols.weights[1] : w0;
-  const uint8_t* w2 = kCols > 1 ? cols.weights[2] : w0;
-  const uint8_t* w3 = kCols > 1 ? cols.weights[3] : w0;
+  const uint8_t* w2 = kCols > 2 ? cols.weights[2] : w0;
+  const uint8_t* w3 = kCols > 2 ? cols.weights[3] : w0;
   if constexpr (kHalves) chunks_per_table = chunks;
   for (int64_t c0 = 0, t = 0; c0 < chunks; c0 += chunks_per_table, ++t) {
     __m512i t0 = zi, t1 = zi, t2 = zi, t3 = zi;
     if constexpr (!kHalves) {
       t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
-      if constexpr (kCols > 1) {
-        t1 = TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad);
+      if constexpr (kCols > 1) t1 = TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad);
+      if constexpr (kCols > 2) {
         t2 = TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad);
         t3 = TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad);
       }
@@ -263,9 +266,11 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
       __m512i u1 = u0, u2 = u0, u3 = u0;
       if constexpr (kCols > 1) {
         _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 1)), _MM_HINT_T1);
+        u1 = _mm512_loadu_si512(w1 + off);
+      }
+      if constexpr (kCols > 2) {
         _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 2)), _MM_HINT_T1);
         _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 3)), _MM_HINT_T1);
-        u1 = _mm512_loadu_si512(w1 + off);
         u2 = _mm512_loadu_si512(w2 + off);
         u3 = _mm512_loadu_si512(w3 + off);
       }
@@ -275,8 +280,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
   if constexpr (kRows > (r)) {                                                        \
     const __m512i xv = _mm512_loadu_si512(x + (r) * xb_stride + 32 * (kV));          \
     A0 = Dot(A0, v0, xv);                                                             \
-    if constexpr (kCols > 1) {                                                        \
-      A1 = Dot(A1, v1, xv);                                                           \
+    if constexpr (kCols > 1) A1 = Dot(A1, v1, xv);                                    \
+    if constexpr (kCols > 2) {                                                        \
       A2 = Dot(A2, v2, xv);                                                           \
       A3 = Dot(A3, v3, xv);                                                           \
     }                                                                                 \
@@ -285,8 +290,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
   {                                                                                   \
     const __m512i v0 = Lookup<kV, kHalves>(u0, t0);                                   \
     __m512i v1 = v0, v2 = v0, v3 = v0;                                                \
-    if constexpr (kCols > 1) {                                                        \
-      v1 = Lookup<kV, kHalves>(u1, t1);                                               \
+    if constexpr (kCols > 1) v1 = Lookup<kV, kHalves>(u1, t1);                        \
+    if constexpr (kCols > 2) {                                                        \
       v2 = Lookup<kV, kHalves>(u2, t2);                                               \
       v3 = Lookup<kV, kHalves>(u3, t3);                                               \
     }                                                                                 \
@@ -294,13 +299,17 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
     MC2_BF16_ROW(1, kV, a10, a11, a12, a13)                                           \
     MC2_BF16_ROW(2, kV, a20, a21, a22, a23)                                           \
     MC2_BF16_ROW(3, kV, a30, a31, a32, a33)                                           \
+    MC2_BF16_ROW(4, kV, a40, a41, a42, a43)                                           \
+    MC2_BF16_ROW(5, kV, a50, a51, a52, a53)                                           \
+    MC2_BF16_ROW(6, kV, a60, a61, a62, a63)                                           \
+    MC2_BF16_ROW(7, kV, a70, a71, a72, a73)                                           \
   }
 #define MC2_BF16_PAIR_TABLES(kR)                                                      \
   {                                                                                   \
     const int32_t lo = run_group[4 * c + (kR)], hi = run_group[4 * c + (kR) + 2];     \
     t0 = PairTableOf<kOff>(sc[0], of[0], lo, hi, &bad);                               \
-    if constexpr (kCols > 1) {                                                        \
-      t1 = PairTableOf<kOff>(sc[1], of[1], lo, hi, &bad);                             \
+    if constexpr (kCols > 1) t1 = PairTableOf<kOff>(sc[1], of[1], lo, hi, &bad);      \
+    if constexpr (kCols > 2) {                                                        \
       t2 = PairTableOf<kOff>(sc[2], of[2], lo, hi, &bad);                             \
       t3 = PairTableOf<kOff>(sc[3], of[3], lo, hi, &bad);                             \
     }                                                                                 \
@@ -321,28 +330,24 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
     }
   }
   if (bad != 0) return false;
-  out[0] = SumLanes(a00);
-  out[ldo] = SumLanes(a10);
-  if constexpr (kRows > 2) out[2 * ldo] = SumLanes(a20);
-  if constexpr (kRows > 3) out[3 * ldo] = SumLanes(a30);
-  if constexpr (kCols > 1) {
-    out[1] = SumLanes(a01);
-    out[2] = SumLanes(a02);
-    out[3] = SumLanes(a03);
-    out[ldo + 1] = SumLanes(a11);
-    out[ldo + 2] = SumLanes(a12);
-    out[ldo + 3] = SumLanes(a13);
-    if constexpr (kRows > 2) {
-      out[2 * ldo + 1] = SumLanes(a21);
-      out[2 * ldo + 2] = SumLanes(a22);
-      out[2 * ldo + 3] = SumLanes(a23);
-    }
-    if constexpr (kRows > 3) {
-      out[3 * ldo + 1] = SumLanes(a31);
-      out[3 * ldo + 2] = SumLanes(a32);
-      out[3 * ldo + 3] = SumLanes(a33);
-    }
+#define MC2_BF16_OUT(r, A0, A1, A2, A3)                 \
+  if constexpr (kRows > (r)) {                          \
+    out[(r) * ldo] = SumLanes(A0);                      \
+    if constexpr (kCols > 1) out[(r) * ldo + 1] = SumLanes(A1); \
+    if constexpr (kCols > 2) {                          \
+      out[(r) * ldo + 2] = SumLanes(A2);                \
+      out[(r) * ldo + 3] = SumLanes(A3);                \
+    }                                                   \
   }
+  MC2_BF16_OUT(0, a00, a01, a02, a03)
+  MC2_BF16_OUT(1, a10, a11, a12, a13)
+  MC2_BF16_OUT(2, a20, a21, a22, a23)
+  MC2_BF16_OUT(3, a30, a31, a32, a33)
+  MC2_BF16_OUT(4, a40, a41, a42, a43)
+  MC2_BF16_OUT(5, a50, a51, a52, a53)
+  MC2_BF16_OUT(6, a60, a61, a62, a63)
+  MC2_BF16_OUT(7, a70, a71, a72, a73)
+#undef MC2_BF16_OUT
   return true;
 }
 
@@ -357,6 +362,22 @@ bool DotN(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, 
       case 3: return DotCols<3, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
       default: return DotCols<4, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
     }
+  }
+  if (rows == 8) {  // two columns at a time: 16 accumulators
+    for (int i = 0; i < n_columns; i += 2) {
+      Int4Bf16Columns two;
+      for (int q = 0; q < 2 && i + q < n_columns; ++q) {
+        two.weights[q] = cols.weights[i + q];
+        two.scale[q] = cols.scale[i + q];
+        two.offset[q] = cols.offset[i + q];
+      }
+      const uint8_t* pf = prefetch + 64 * chunks * i;
+      const bool ok = i + 1 < n_columns
+                          ? DotRows<8, 2, kOff, kHalves>(two, chunks, xb, xb_stride, cpt, run_group, pf, out + i, ldo)
+                          : DotRows<8, 1, kOff, kHalves>(two, chunks, xb, xb_stride, cpt, run_group, pf, out + i, ldo);
+      if (!ok) return false;
+    }
+    return true;
   }
   if (n_columns < 4) {  // one column at a time
     for (int i = 0; i < n_columns; ++i) {

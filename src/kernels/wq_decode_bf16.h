@@ -34,7 +34,7 @@ struct Int4Bf16Columns {
 };
 
 // out[r * ldo + i] = sum over `chunks` full 128-element chunks of column i of row r of x times
-// dequant(w), for n_columns (1..4) columns and rows (1..4) rows, row r's rearranged x at
+// dequant(w), for n_columns (1..4) columns and rows (1..4 or 8) rows, row r's rearranged x at
 // xb + r * xb_stride. Groups: if run_group is null, chunk c takes scale[i][c / chunks_per_table]
 // (and the offset: groups of whole chunks); else elements 32 r .. 32 r + 32 take group
 // run_group[r] (any group that is a multiple of 32; two tables per chunk). While chunk c is read,

@@ -214,9 +214,9 @@ HWY_INLINE float Int4TailDot(const DecodeCtx& c, int64_t j, const float* HWY_RES
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 // The bf16-activation int4 loop on vdpbf16ps (wq_decode_bf16.h): 32 weights per instruction,
-// four columns per pass (at m = 1: x is read once for four columns) and up to four rows per pass
+// four columns per pass (at m = 1: x is read once for four columns) and up to 8 rows per pass
 // (each dequantized vector serves every row). Columns j0 .. j0 + nc (nc <= 4) of rows r0 ..
-// r0 + nr (nr <= 4) into out (row stride ldo); if a dequantized value is subnormal they take the
+// r0 + nr (nr <= 4, or 8) into out (row stride ldo); if a dequantized value is subnormal they take the
 // fp32 loop. xb: x rearranged by Int4Bf16PackX, a row every k_pad; run_group: null where the
 // groups are whole chunks (a multiple of 128, or one group), else the group of each 32-element run.
 template <bool kOff, bool kFast>
@@ -270,10 +270,11 @@ bool DecodeInt4Bf16(const DecodeCtx& c, const WqRunArgs& args, const float* x32,
     const int nc = static_cast<int>(args.n1 - j < 4 ? args.n1 - j : 4);
     // Every row group against these columns before the next ones: their 4 x k / 2 bytes stay in
     // L1 / L2 while the rows pass over them.
-    for (int64_t r0 = 0; r0 < args.rows; r0 += 4) {
-      const int nr = static_cast<int>(args.rows - r0 < 4 ? args.rows - r0 : 4);
-      DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, r0, nr, x32, ldx, xb, run_group, acc + r0 * ncols + (j - args.n0),
-                                      ncols);
+    // Eight rows at a time while eight remain (half the lookups per product of four), then four.
+    for (int64_t r0 = 0, nr = 0; r0 < args.rows; r0 += nr) {
+      nr = args.rows - r0 >= 8 ? 8 : (args.rows - r0 < 4 ? args.rows - r0 : 4);
+      DotColumnsInt4Bf16<kOff, kFast>(c, j, nc, r0, static_cast<int>(nr), x32, ldx, xb, run_group,
+                                      acc + r0 * ncols + (j - args.n0), ncols);
     }
   }
   return true;

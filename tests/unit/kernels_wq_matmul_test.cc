@@ -205,7 +205,7 @@ std::vector<Case> Cases() {
       {"i4 kn channel bf16 f32out m1", Desc(bf16, i4, L::kKN, S::kPerChannel, 0, false, f32, 384, 23), 1, 0, false, f32},
       {"i4 nk group256 bf16 m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 256, false, bf16, 640, 17), 1, 0, true, bf16},
       {"i4 nk tensor bf16 m1 tail", Desc(bf16, i4, L::kNK, S::kPerTensor, 0, false, bf16, 200, 9), 1, 0, false, f32},
-      // m = 2..16: up to four rows per pass, rows in groups of four, n not a multiple of 4.
+      // m = 2..16: up to eight rows per pass (8, then 4 or fewer), n not a multiple of 4.
       {"i4 nk group128 bf16 off m2 strided", Desc(bf16, i4, L::kNK, S::kPerGroup, 128, true, bf16, 300, 41), 2, 3,
        true, f32},
       {"i4 nk group64 bf16 off m3", Desc(bf16, i4, L::kNK, S::kPerGroup, 64, true, bf16, 200, 6), 3, 0, false, f32},
@@ -213,6 +213,7 @@ std::vector<Case> Cases() {
        f32},
       {"i4 nk channel bf16 m16 bias", Desc(bf16, i4, L::kNK, S::kPerChannel, 0, false, bf16, 384, 23), 16, 1, true,
        bf16},
+      {"i4 nk group32 bf16 off m11", Desc(bf16, i4, L::kNK, S::kPerGroup, 32, true, bf16, 320, 9), 11, 0, false, f32},
       // Groups smaller than a chunk, or straddling chunks: two tables per chunk on vdpbf16ps.
       {"i4 nk group32 bf16 off m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 32, true, bf16, 416, 13), 1, 0, true, f32},
       {"i4 kn group64 bf16 m1", Desc(bf16, i4, L::kKN, S::kPerGroup, 64, false, f32, 256, 10), 1, 0, false, f32},
