@@ -26,7 +26,6 @@ namespace {
 
 std::atomic<bool> g_enabled{true};
 
-
 }  // namespace
 
 void SetInt4Bf16DotEnabledForTest(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
@@ -51,6 +50,11 @@ bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb) {
 
 #if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 12)
 
+// Every function below runs vdpbf16ps code; the helpers of the loops are forced inline so their
+// structs of vectors stay in registers.
+#define MC2_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define MC2_BF16_INLINE __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+
 bool Int4Bf16DotAvailable() {
   static const bool has = [] {
     const CpuFeatures f = DetectCpuFeatures();
@@ -68,13 +72,13 @@ namespace {
 // fp32 value as zero, so products with 0 < |p| < 2^-126 are flagged in *bad (the caller then uses
 // the fp32 loop); NaN and infinity convert as RoundBf16 does.
 template <bool kOff>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i TableOf(float s, float o, __mmask16* bad) {
+MC2_BF16_TARGET inline __m512i TableOf(float s, float o, __mmask16* bad) {
   const __m512 codes = _mm512_set_ps(-1, -2, -3, -4, -5, -6, -7, -8, 7, 6, 5, 4, 3, 2, 1, 0);
   const __m512 w = kOff ? _mm512_add_ps(codes, _mm512_set1_ps(o)) : codes;
   const __m512 p = _mm512_mul_ps(w, _mm512_set1_ps(s));
   const __m512 a = _mm512_abs_ps(p);
-  *bad |= _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), a,
-                                  _mm512_set1_ps(0x1p-126f), _CMP_LT_OQ);
+  *bad |= _mm512_mask_cmp_ps_mask(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), a, _mm512_set1_ps(0x1p-126f),
+                                  _CMP_LT_OQ);
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p, p));
 }
 
@@ -82,9 +86,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i TableOf(fl
 // (s_hi, o_hi) in lanes 16..31, for a vector whose even lanes (element 16 v + i) and odd lanes
 // (element 64 + 16 v + i) lie in different groups; Lookup sets bit 4 of the odd lanes' index.
 template <bool kOff>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i PairTableOf(const float* s, const float* o,
-                                                                              int32_t g_lo, int32_t g_hi,
-                                                                              __mmask16* bad) {
+MC2_BF16_TARGET inline __m512i PairTableOf(const float* s, const float* o, int32_t g_lo, int32_t g_hi, __mmask16* bad) {
   const __m512 codes = _mm512_set_ps(-1, -2, -3, -4, -5, -6, -7, -8, 7, 6, 5, 4, 3, 2, 1, 0);
   const __m512 w_lo = kOff ? _mm512_add_ps(codes, _mm512_set1_ps(o[g_lo])) : codes;
   const __m512 w_hi = kOff ? _mm512_add_ps(codes, _mm512_set1_ps(o[g_hi])) : codes;
@@ -101,7 +103,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i PairTableO
 // each 16-bit lane and looked up in the table; with a pair table (kHalves) the odd lanes' index
 // gets bit 4 ((a & b) | c in one vpternlogd).
 template <int kV, bool kHalves>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i Lookup(__m512i u, __m512i table) {
+MC2_BF16_TARGET inline __m512i Lookup(__m512i u, __m512i table) {
   __m512i idx = kV == 0 ? u : _mm512_srli_epi16(u, 4 * kV);
   if constexpr (kHalves) {
     idx = _mm512_ternarylogic_epi32(idx, _mm512_set1_epi32(0x000F000F), _mm512_set1_epi32(0x00100000), 0xEA);
@@ -110,24 +112,77 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512i Lookup(__m
 }
 
 // acc += x-pairs . weight-pairs.
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 Dot(__m512 acc, __m512i w, __m512i xv) {
+MC2_BF16_TARGET inline __m512 Dot(__m512 acc, __m512i w, __m512i xv) {
   return _mm512_dpbf16_ps(acc, reinterpret_cast<__m512bh>(w), reinterpret_cast<__m512bh>(xv));
 }
 
 // acc += x-pairs . table[codes of vector kV of the chunk words u].
 template <int kV, bool kHalves>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline __m512 Step(__m512 acc, __m512i u, __m512i table,
-                                                                        __m512i xv) {
+MC2_BF16_TARGET inline __m512 Step(__m512 acc, __m512i u, __m512i table, __m512i xv) {
   return Dot(acc, Lookup<kV, kHalves>(u, table), xv);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline float SumLanes(__m512 v) {
+MC2_BF16_TARGET inline float SumLanes(__m512 v) {
   // By hand: GCC 12's _mm512_reduce_add_ps warns of an uninitialized operand.
   alignas(64) float lanes[16];
   _mm512_store_ps(lanes, v);
   float total = 0.0f;
   for (float f : lanes) total += f;
   return total;
+}
+
+// The per-column state both kernels below share: the tables of kCols columns, and one chunk of
+// their words (with the prefetch of the next columns' lines, see DotCols). Forced inline:
+// SetPairTables was otherwise called out of the loop with its struct in memory.
+struct ColumnTables {
+  __m512i t0, t1, t2, t3;
+};
+struct ChunkWords {
+  __m512i u0, u1, u2, u3;
+};
+
+// Tables of group t of every column (groups of whole chunks).
+template <int kCols, bool kOff>
+MC2_BF16_INLINE inline void SetTables(const Int4Bf16Columns& cols, int64_t t, __mmask16* bad, ColumnTables* tb) {
+  const auto table = [&](int i) MC2_BF16_TARGET {
+    return TableOf<kOff>(cols.scale[i][t], kOff ? cols.offset[i][t] : 0.0f, bad);
+  };
+  tb->t0 = table(0);
+  if constexpr (kCols > 1) tb->t1 = table(1);
+  if constexpr (kCols > 2) tb->t2 = table(2);
+  if constexpr (kCols > 3) tb->t3 = table(3);
+}
+
+// Pair tables of runs (4 c + kR, 4 c + kR + 2) of every column (groups smaller than a chunk).
+template <int kCols, bool kOff>
+MC2_BF16_INLINE inline void SetPairTables(const Int4Bf16Columns& cols, const int32_t* run_group, int64_t c, int kR,
+                                          __mmask16* bad, ColumnTables* tb) {
+  const int32_t lo = run_group[4 * c + kR], hi = run_group[4 * c + kR + 2];
+  tb->t0 = PairTableOf<kOff>(cols.scale[0], cols.offset[0], lo, hi, bad);
+  if constexpr (kCols > 1) tb->t1 = PairTableOf<kOff>(cols.scale[1], cols.offset[1], lo, hi, bad);
+  if constexpr (kCols > 2) tb->t2 = PairTableOf<kOff>(cols.scale[2], cols.offset[2], lo, hi, bad);
+  if constexpr (kCols > 3) tb->t3 = PairTableOf<kOff>(cols.scale[3], cols.offset[3], lo, hi, bad);
+}
+
+// Whether the second pair tables of chunk c differ from the first (groups of 64 and more: no).
+inline bool SecondPairDiffers(const int32_t* run_group, int64_t c) {
+  return run_group[4 * c + 1] != run_group[4 * c] || run_group[4 * c + 3] != run_group[4 * c + 2];
+}
+
+// Chunk c of every column, prefetching line kCols c + i of `prefetch` beside column i's load.
+template <int kCols>
+MC2_BF16_INLINE inline ChunkWords LoadChunk(const Int4Bf16Columns& cols, const uint8_t* prefetch, int64_t c) {
+  ChunkWords w;
+  const auto load = [&](int i) MC2_BF16_TARGET {
+    _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + i)), _MM_HINT_T1);
+    return _mm512_loadu_si512(cols.weights[i] + 64 * c);
+  };
+  w.u0 = load(0);
+  w.u1 = w.u2 = w.u3 = w.u0;
+  if constexpr (kCols > 1) w.u1 = load(1);
+  if constexpr (kCols > 2) w.u2 = load(2);
+  if constexpr (kCols > 3) w.u3 = load(3);
+  return w;
 }
 
 // kCols columns at once, so each vector of x is loaded once for all of them: with one column the
@@ -139,80 +194,38 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline float SumLanes(__m
 // 32; vectors 0, 1 of chunk c take runs 4 c and 4 c + 2 (even / odd lanes), vectors 2, 3 runs
 // 4 c + 1 and 4 c + 3, so two pair tables per chunk and column.
 template <int kCols, bool kOff, bool kHalves>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf16Columns& cols, int64_t chunks,
-                                                                   const uint16_t* xb, int64_t chunks_per_table,
-                                                                   const int32_t* run_group, const uint8_t* prefetch,
-                                                                   float* out) {
+MC2_BF16_TARGET bool DotCols(const Int4Bf16Columns& cols, int64_t chunks, const uint16_t* xb, int64_t chunks_per_table,
+                             const int32_t* run_group, const uint8_t* prefetch, float* out) {
   static_assert(kCols >= 1 && kCols <= 4, "one to four columns");
   const __m512 z = _mm512_setzero_ps();
   const __m512i zi = _mm512_setzero_si512();
   __m512 a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
   __m512 a20 = z, a21 = z, a22 = z, a23 = z, a30 = z, a31 = z, a32 = z, a33 = z;
   __mmask16 bad = 0;
-  const uint8_t* const* columns = cols.weights;
-  const float* const* sc = cols.scale;
-  const float* const* of = cols.offset;
-  const uint8_t* w0 = columns[0];
-  const uint8_t* w1 = kCols > 1 ? columns[1] : w0;
-  const uint8_t* w2 = kCols > 2 ? columns[2] : w0;
-  const uint8_t* w3 = kCols > 3 ? columns[3] : w0;
+  ColumnTables tb{zi, zi, zi, zi};
   if constexpr (kHalves) chunks_per_table = chunks;  // one pass; the tables change per chunk below
   for (int64_t c0 = 0, t = 0; c0 < chunks; c0 += chunks_per_table, ++t) {
-    __m512i t0 = zi, t1 = zi, t2 = zi, t3 = zi;
-    if constexpr (!kHalves) {
-      t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
-      if constexpr (kCols > 1) t1 = TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad);
-      if constexpr (kCols > 2) t2 = TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad);
-      if constexpr (kCols > 3) t3 = TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad);
-    }
+    if constexpr (!kHalves) SetTables<kCols, kOff>(cols, t, &bad, &tb);
     const int64_t c1 = c0 + chunks_per_table < chunks ? c0 + chunks_per_table : chunks;
     for (int64_t c = c0; c < c1; ++c) {
-      const int64_t off = 64 * c;
-      _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 0)), _MM_HINT_T1);
-      const __m512i u0 = _mm512_loadu_si512(w0 + off);
-      __m512i u1 = u0, u2 = u0, u3 = u0;
-      if constexpr (kCols > 1) {
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 1)), _MM_HINT_T1);
-        u1 = _mm512_loadu_si512(w1 + off);
-      }
-      if constexpr (kCols > 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 2)), _MM_HINT_T1);
-        u2 = _mm512_loadu_si512(w2 + off);
-      }
-      if constexpr (kCols > 3) {
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 3)), _MM_HINT_T1);
-        u3 = _mm512_loadu_si512(w3 + off);
-      }
+      const ChunkWords w = LoadChunk<kCols>(cols, prefetch, c);
       const uint16_t* x = xb + 128 * c;
-#define MC2_BF16_STEP(kV, a0, a1, a2, a3)                                                  \
-  {                                                                                        \
-    const __m512i xv = _mm512_loadu_si512(x + 32 * (kV));                                  \
-    a0 = Step<kV, kHalves>(a0, u0, t0, xv);                                                \
-    if constexpr (kCols > 1) a1 = Step<kV, kHalves>(a1, u1, t1, xv);                       \
-    if constexpr (kCols > 2) a2 = Step<kV, kHalves>(a2, u2, t2, xv);                       \
-    if constexpr (kCols > 3) a3 = Step<kV, kHalves>(a3, u3, t3, xv);                       \
+#define MC2_BF16_STEP(kV, a0, a1, a2, a3)                                 \
+  {                                                                       \
+    const __m512i xv = _mm512_loadu_si512(x + 32 * (kV));                 \
+    a0 = Step<kV, kHalves>(a0, w.u0, tb.t0, xv);                          \
+    if constexpr (kCols > 1) a1 = Step<kV, kHalves>(a1, w.u1, tb.t1, xv); \
+    if constexpr (kCols > 2) a2 = Step<kV, kHalves>(a2, w.u2, tb.t2, xv); \
+    if constexpr (kCols > 3) a3 = Step<kV, kHalves>(a3, w.u3, tb.t3, xv); \
   }
-// Pair tables of runs (4 c + kR, 4 c + kR + 2) for every column.
-#define MC2_BF16_PAIR_TABLES(kR)                                                           \
-  {                                                                                        \
-    const int32_t lo = run_group[4 * c + (kR)], hi = run_group[4 * c + (kR) + 2];          \
-    t0 = PairTableOf<kOff>(sc[0], of[0], lo, hi, &bad);                                    \
-    if constexpr (kCols > 1) t1 = PairTableOf<kOff>(sc[1], of[1], lo, hi, &bad);           \
-    if constexpr (kCols > 2) t2 = PairTableOf<kOff>(sc[2], of[2], lo, hi, &bad);           \
-    if constexpr (kCols > 3) t3 = PairTableOf<kOff>(sc[3], of[3], lo, hi, &bad);           \
-  }
-      if constexpr (kHalves) MC2_BF16_PAIR_TABLES(0)
+      if constexpr (kHalves) SetPairTables<kCols, kOff>(cols, run_group, c, 0, &bad, &tb);
       MC2_BF16_STEP(0, a00, a10, a20, a30)
       MC2_BF16_STEP(1, a01, a11, a21, a31)
-      // Groups of 64 (or more): runs 4 c + 1 and 4 c + 3 share the groups of 4 c and 4 c + 2.
       if constexpr (kHalves) {
-        if (run_group[4 * c + 1] != run_group[4 * c] || run_group[4 * c + 3] != run_group[4 * c + 2]) {
-          MC2_BF16_PAIR_TABLES(1)
-        }
+        if (SecondPairDiffers(run_group, c)) SetPairTables<kCols, kOff>(cols, run_group, c, 1, &bad, &tb);
       }
       MC2_BF16_STEP(2, a02, a12, a22, a32)
       MC2_BF16_STEP(3, a03, a13, a23, a33)
-#undef MC2_BF16_PAIR_TABLES
 #undef MC2_BF16_STEP
     }
   }
@@ -228,10 +241,9 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotCols(const Int4Bf
 // every row (the m = 1 loop's shift and vpermw are then 1 / kRows of the work), one accumulator
 // per (row, column), 16 at most. Tables and prefetch as DotCols.
 template <int kRows, int kCols, bool kOff, bool kHalves>
-__attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf16Columns& cols, int64_t chunks,
-                                                                   const uint16_t* xb, int64_t xb_stride,
-                                                                   int64_t chunks_per_table, const int32_t* run_group,
-                                                                   const uint8_t* prefetch, float* out, int64_t ldo) {
+MC2_BF16_TARGET bool DotRows(const Int4Bf16Columns& cols, int64_t chunks, const uint16_t* xb, int64_t xb_stride,
+                             int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch, float* out,
+                             int64_t ldo) {
   static_assert(kRows >= 2 && kRows <= 8 && kRows * kCols <= 16 && (kCols == 1 || kCols == 2 || kCols == 4),
                 "2..8 rows, 1, 2 or 4 columns, at most 16 accumulators");
   const __m512 z = _mm512_setzero_ps();
@@ -241,103 +253,64 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) bool DotRows(const Int4Bf
   __m512 a40 = z, a41 = z, a42 = z, a43 = z, a50 = z, a51 = z, a52 = z, a53 = z;
   __m512 a60 = z, a61 = z, a62 = z, a63 = z, a70 = z, a71 = z, a72 = z, a73 = z;
   __mmask16 bad = 0;
-  const float* const* sc = cols.scale;
-  const float* const* of = cols.offset;
-  const uint8_t* w0 = cols.weights[0];
-  const uint8_t* w1 = kCols > 1 ? cols.weights[1] : w0;
-  const uint8_t* w2 = kCols > 2 ? cols.weights[2] : w0;
-  const uint8_t* w3 = kCols > 2 ? cols.weights[3] : w0;
+  ColumnTables tb{zi, zi, zi, zi};
   if constexpr (kHalves) chunks_per_table = chunks;
   for (int64_t c0 = 0, t = 0; c0 < chunks; c0 += chunks_per_table, ++t) {
-    __m512i t0 = zi, t1 = zi, t2 = zi, t3 = zi;
-    if constexpr (!kHalves) {
-      t0 = TableOf<kOff>(sc[0][t], kOff ? of[0][t] : 0.0f, &bad);
-      if constexpr (kCols > 1) t1 = TableOf<kOff>(sc[1][t], kOff ? of[1][t] : 0.0f, &bad);
-      if constexpr (kCols > 2) {
-        t2 = TableOf<kOff>(sc[2][t], kOff ? of[2][t] : 0.0f, &bad);
-        t3 = TableOf<kOff>(sc[3][t], kOff ? of[3][t] : 0.0f, &bad);
-      }
-    }
+    if constexpr (!kHalves) SetTables<kCols, kOff>(cols, t, &bad, &tb);
     const int64_t c1 = c0 + chunks_per_table < chunks ? c0 + chunks_per_table : chunks;
     for (int64_t c = c0; c < c1; ++c) {
-      const int64_t off = 64 * c;
-      _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 0)), _MM_HINT_T1);
-      const __m512i u0 = _mm512_loadu_si512(w0 + off);
-      __m512i u1 = u0, u2 = u0, u3 = u0;
-      if constexpr (kCols > 1) {
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 1)), _MM_HINT_T1);
-        u1 = _mm512_loadu_si512(w1 + off);
-      }
-      if constexpr (kCols > 2) {
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 2)), _MM_HINT_T1);
-        _mm_prefetch(reinterpret_cast<const char*>(prefetch + 64 * (kCols * c + 3)), _MM_HINT_T1);
-        u2 = _mm512_loadu_si512(w2 + off);
-        u3 = _mm512_loadu_si512(w3 + off);
-      }
+      const ChunkWords w = LoadChunk<kCols>(cols, prefetch, c);
       const uint16_t* x = xb + 128 * c;
 // Row r's x vector kV against the looked-up weights v0..v3.
-#define MC2_BF16_ROW(r, kV, A0, A1, A2, A3)                                           \
-  if constexpr (kRows > (r)) {                                                        \
-    const __m512i xv = _mm512_loadu_si512(x + (r) * xb_stride + 32 * (kV));          \
-    A0 = Dot(A0, v0, xv);                                                             \
-    if constexpr (kCols > 1) A1 = Dot(A1, v1, xv);                                    \
-    if constexpr (kCols > 2) {                                                        \
-      A2 = Dot(A2, v2, xv);                                                           \
-      A3 = Dot(A3, v3, xv);                                                           \
-    }                                                                                 \
+#define MC2_BF16_ROW(r, kV, A0, A1, A2, A3)                               \
+  if constexpr (kRows > (r)) {                                            \
+    const __m512i xv = _mm512_loadu_si512(x + (r)*xb_stride + 32 * (kV)); \
+    A0 = Dot(A0, v0, xv);                                                 \
+    if constexpr (kCols > 1) A1 = Dot(A1, v1, xv);                        \
+    if constexpr (kCols > 2) {                                            \
+      A2 = Dot(A2, v2, xv);                                               \
+      A3 = Dot(A3, v3, xv);                                               \
+    }                                                                     \
   }
-#define MC2_BF16_STEP(kV)                                                             \
-  {                                                                                   \
-    const __m512i v0 = Lookup<kV, kHalves>(u0, t0);                                   \
-    __m512i v1 = v0, v2 = v0, v3 = v0;                                                \
-    if constexpr (kCols > 1) v1 = Lookup<kV, kHalves>(u1, t1);                        \
-    if constexpr (kCols > 2) {                                                        \
-      v2 = Lookup<kV, kHalves>(u2, t2);                                               \
-      v3 = Lookup<kV, kHalves>(u3, t3);                                               \
-    }                                                                                 \
-    MC2_BF16_ROW(0, kV, a00, a01, a02, a03)                                           \
-    MC2_BF16_ROW(1, kV, a10, a11, a12, a13)                                           \
-    MC2_BF16_ROW(2, kV, a20, a21, a22, a23)                                           \
-    MC2_BF16_ROW(3, kV, a30, a31, a32, a33)                                           \
-    MC2_BF16_ROW(4, kV, a40, a41, a42, a43)                                           \
-    MC2_BF16_ROW(5, kV, a50, a51, a52, a53)                                           \
-    MC2_BF16_ROW(6, kV, a60, a61, a62, a63)                                           \
-    MC2_BF16_ROW(7, kV, a70, a71, a72, a73)                                           \
+#define MC2_BF16_STEP(kV)                                           \
+  {                                                                 \
+    const __m512i v0 = Lookup<kV, kHalves>(w.u0, tb.t0);            \
+    __m512i v1 = v0, v2 = v0, v3 = v0;                              \
+    if constexpr (kCols > 1) v1 = Lookup<kV, kHalves>(w.u1, tb.t1); \
+    if constexpr (kCols > 2) {                                      \
+      v2 = Lookup<kV, kHalves>(w.u2, tb.t2);                        \
+      v3 = Lookup<kV, kHalves>(w.u3, tb.t3);                        \
+    }                                                               \
+    MC2_BF16_ROW(0, kV, a00, a01, a02, a03)                         \
+    MC2_BF16_ROW(1, kV, a10, a11, a12, a13)                         \
+    MC2_BF16_ROW(2, kV, a20, a21, a22, a23)                         \
+    MC2_BF16_ROW(3, kV, a30, a31, a32, a33)                         \
+    MC2_BF16_ROW(4, kV, a40, a41, a42, a43)                         \
+    MC2_BF16_ROW(5, kV, a50, a51, a52, a53)                         \
+    MC2_BF16_ROW(6, kV, a60, a61, a62, a63)                         \
+    MC2_BF16_ROW(7, kV, a70, a71, a72, a73)                         \
   }
-#define MC2_BF16_PAIR_TABLES(kR)                                                      \
-  {                                                                                   \
-    const int32_t lo = run_group[4 * c + (kR)], hi = run_group[4 * c + (kR) + 2];     \
-    t0 = PairTableOf<kOff>(sc[0], of[0], lo, hi, &bad);                               \
-    if constexpr (kCols > 1) t1 = PairTableOf<kOff>(sc[1], of[1], lo, hi, &bad);      \
-    if constexpr (kCols > 2) {                                                        \
-      t2 = PairTableOf<kOff>(sc[2], of[2], lo, hi, &bad);                             \
-      t3 = PairTableOf<kOff>(sc[3], of[3], lo, hi, &bad);                             \
-    }                                                                                 \
-  }
-      if constexpr (kHalves) MC2_BF16_PAIR_TABLES(0)
+      if constexpr (kHalves) SetPairTables<kCols, kOff>(cols, run_group, c, 0, &bad, &tb);
       MC2_BF16_STEP(0)
       MC2_BF16_STEP(1)
       if constexpr (kHalves) {
-        if (run_group[4 * c + 1] != run_group[4 * c] || run_group[4 * c + 3] != run_group[4 * c + 2]) {
-          MC2_BF16_PAIR_TABLES(1)
-        }
+        if (SecondPairDiffers(run_group, c)) SetPairTables<kCols, kOff>(cols, run_group, c, 1, &bad, &tb);
       }
       MC2_BF16_STEP(2)
       MC2_BF16_STEP(3)
-#undef MC2_BF16_PAIR_TABLES
 #undef MC2_BF16_STEP
 #undef MC2_BF16_ROW
     }
   }
   if (bad != 0) return false;
-#define MC2_BF16_OUT(r, A0, A1, A2, A3)                 \
-  if constexpr (kRows > (r)) {                          \
-    out[(r) * ldo] = SumLanes(A0);                      \
-    if constexpr (kCols > 1) out[(r) * ldo + 1] = SumLanes(A1); \
-    if constexpr (kCols > 2) {                          \
-      out[(r) * ldo + 2] = SumLanes(A2);                \
-      out[(r) * ldo + 3] = SumLanes(A3);                \
-    }                                                   \
+#define MC2_BF16_OUT(r, A0, A1, A2, A3)                       \
+  if constexpr (kRows > (r)) {                                \
+    out[(r)*ldo] = SumLanes(A0);                              \
+    if constexpr (kCols > 1) out[(r)*ldo + 1] = SumLanes(A1); \
+    if constexpr (kCols > 2) {                                \
+      out[(r)*ldo + 2] = SumLanes(A2);                        \
+      out[(r)*ldo + 3] = SumLanes(A3);                        \
+    }                                                         \
   }
   MC2_BF16_OUT(0, a00, a01, a02, a03)
   MC2_BF16_OUT(1, a10, a11, a12, a13)
@@ -357,10 +330,14 @@ bool DotN(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, 
   const int64_t cpt = chunks_per_table;
   if (rows == 1) {
     switch (n_columns) {
-      case 1: return DotCols<1, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
-      case 2: return DotCols<2, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
-      case 3: return DotCols<3, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
-      default: return DotCols<4, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      case 1:
+        return DotCols<1, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      case 2:
+        return DotCols<2, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      case 3:
+        return DotCols<3, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
+      default:
+        return DotCols<4, kOff, kHalves>(cols, chunks, xb, cpt, run_group, prefetch, out);
     }
   }
   if (rows == 8) {  // two columns at a time: 16 accumulators
@@ -395,9 +372,12 @@ bool DotN(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, 
     return true;
   }
   switch (rows) {
-    case 2: return DotRows<2, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
-    case 3: return DotRows<3, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
-    default: return DotRows<4, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
+    case 2:
+      return DotRows<2, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
+    case 3:
+      return DotRows<3, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
+    default:
+      return DotRows<4, 4, kOff, kHalves>(cols, chunks, xb, xb_stride, cpt, run_group, prefetch, out, ldo);
   }
 }
 
@@ -411,8 +391,8 @@ bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t c
     return off ? DotN<true, true>(cols, n_columns, rows, chunks, xb, xb_stride, 0, run_group, prefetch, out, ldo)
                : DotN<false, true>(cols, n_columns, rows, chunks, xb, xb_stride, 0, run_group, prefetch, out, ldo);
   }
-  return off ? DotN<true, false>(cols, n_columns, rows, chunks, xb, xb_stride, chunks_per_table, nullptr, prefetch,
-                                 out, ldo)
+  return off ? DotN<true, false>(cols, n_columns, rows, chunks, xb, xb_stride, chunks_per_table, nullptr, prefetch, out,
+                                 ldo)
              : DotN<false, false>(cols, n_columns, rows, chunks, xb, xb_stride, chunks_per_table, nullptr, prefetch,
                                   out, ldo);
 }
