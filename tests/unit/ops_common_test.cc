@@ -1,6 +1,9 @@
 // Shared pieces of the operators: workspace booking and the cross-rank argument check.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -166,6 +169,29 @@ TEST(ProgressThreadTest, RunsPostedTasksInOrderOnItsThread) {
     EXPECT_EQ(log.rank[i], 5) << "the task's spans would land on another rank";
   }
   EXPECT_NE(log.thread, std::this_thread::get_id());
+}
+
+// RealTimeCaller reads the calling thread's policy: false under the fair scheduler; true on a
+// thread switched to SCHED_FIFO (when the process may do that: root or CAP_SYS_NICE, as in CI).
+TEST(ProgressThreadTest, RealTimeCallerFollowsTheThreadsPolicy) {
+  EXPECT_FALSE(ProgressThread::RealTimeCaller());
+  int set_rc = -1;
+  bool inside = false, after_reset = true;
+  std::thread t([&] {
+    sched_param p{};
+    p.sched_priority = 1;
+    set_rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &p);
+    if (set_rc != 0) return;
+    inside = ProgressThread::RealTimeCaller();
+    p.sched_priority = 0;
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &p);
+    after_reset = ProgressThread::RealTimeCaller();
+  });
+  t.join();
+  EXPECT_FALSE(ProgressThread::RealTimeCaller()) << "the policy of another thread leaked into this one";
+  if (set_rc != 0) GTEST_SKIP() << "SCHED_FIFO not permitted here (pthread_setschedparam: " << set_rc << ")";
+  EXPECT_TRUE(inside);
+  EXPECT_FALSE(after_reset);
 }
 
 TEST(ProgressThreadTest, FirstErrorSkipsTheRest) {

@@ -18,8 +18,8 @@ namespace {
 constexpr size_t kTileBytes = 16 << 10;
 // Matmul ranges are cut by rows too once a chunk has this many rows (kernels::SplitRange).
 constexpr int64_t kMatmulSplitRows = 64;
-// Chained prefill: the caller's matmul of a chunk runs in column blocks of about this many
-// flops (~3 ms on one core here) and lends the core to the progress thread between them
+// Chained prefill under a real-time policy: the caller's matmul of a chunk runs in column blocks
+// of about this many flops (~3 ms on one core here) and lends the core to the progress thread between them
 // (ProgressThread::Lend). Column blocks, not row blocks: the prefill kernel prepares the weight
 // panels of its columns once per call, so cutting columns adds no weight work (cutting rows
 // would redo it per piece); but each call prepares the chunk's activation rows again, which made
@@ -85,7 +85,9 @@ bool Pipelined(const ArnRun& run) {
 Status MatmulRange(const ArnRun& run, const kernels::WqMatmulArgs& args, int64_t rows, int64_t c0, int64_t c1);
 
 // Products of rows [row0, row0 + rows) into dst (row stride n), rounded to the activation dtype.
-// With `lend`, in column blocks with lend->Lend() between them (chained prefill).
+// With `lend` (chained prefill) or `blocks` (the same product outside the pipeline), and only when
+// the caller runs under a real-time policy (ProgressThread::RealTimeCaller): in column blocks with
+// lend->Lend() between them. Under the fair scheduler in one piece, after one Lend (a network poll).
 Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, ProgressThread* lend = nullptr,
               bool blocks = false) {
   const ArnSchedule& s = *run.schedule;
@@ -97,7 +99,7 @@ Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, Progress
   args.bias_dtype = run.act;
   args.y = dst;
   args.y_stride = s.n;
-  if (lend != nullptr || blocks) {
+  if ((lend != nullptr || blocks) && ProgressThread::RealTimeCaller()) {
     const int64_t step = LendBlockCols(run, rows);
     for (int64_t c0 = 0; c0 < s.n; c0 += step) {
       if (c0 > 0 && lend != nullptr) lend->Lend(run.comm);
@@ -105,6 +107,7 @@ Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, Progress
     }
     return Status::Ok();
   }
+  if (lend != nullptr) lend->Lend(run.comm);
   const int threads = Threads(run);
   FirstError error;
   auto task = [&](int64_t t, int thread) {

@@ -29,8 +29,7 @@ void ProgressThread::Begin(TaskFn fn, void* ctx) {
   // Under a real-time policy the thread (which inherits it) runs on this core only when the caller
   // yields; under the fair scheduler its wake-up from a nap preempts the caller anyway, and a
   // yield would hand the rest of the caller's slice to unrelated processes of a loaded machine.
-  const int policy = sched_getscheduler(0);
-  yield_ = policy == SCHED_FIFO || policy == SCHED_RR;
+  yield_ = RealTimeCaller();
   if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -46,6 +45,11 @@ void ProgressThread::Post(int64_t count) {
 void ProgressThread::WaitFor(int64_t count) {
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return ran_ >= std::min(count, posted_); });
+}
+
+bool ProgressThread::RealTimeCaller() {
+  const int policy = sched_getscheduler(0);
+  return policy == SCHED_FIFO || policy == SCHED_RR;
 }
 
 void ProgressThread::Lend(comm::Communicator* comm) {

@@ -17,7 +17,7 @@ using Type = LinearParallelType;
 // between the reduction and the residual add.
 constexpr size_t kTileBytes = 16 << 10;
 constexpr size_t kAlign = 64;
-// Chained prefill: the caller's matmul of a chunk runs in column blocks of about this many flops
+// Chained prefill under a real-time policy: the caller's matmul of a chunk runs in column blocks of about this many flops
 // (~3 ms on one core here; arn_fused.cc says why not smaller) and lends the core to the progress thread between them (as
 // ArnOp's chained path, arn_fused.cc).
 constexpr double kLendFlops = 2e8;
@@ -49,10 +49,11 @@ class Runner {
   Status Matmul(const char* x, int64_t rows, const float* token_scale, char* dst) const {
     return run_.local->Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool);
   }
-  // The same product in column blocks, lending the core to the progress thread between them.
+  // The same product in column blocks, lending the core to the progress thread between them
+  // (under a real-time policy only: ProgressThread::RealTimeCaller says why).
   Status MatmulLending(const char* x, int64_t rows, const float* token_scale, char* dst) const {
     const LpLocalProduct& local = *run_.local;
-    if (!local.ColumnBlocks() || rows <= 0) {
+    if (!local.ColumnBlocks() || rows <= 0 || !ProgressThread::RealTimeCaller()) {
       run_.progress->Lend(run_.comm);
       return Matmul(x, rows, token_scale, dst);
     }
