@@ -52,8 +52,9 @@
 // i + 1 into normOut while the progress thread all-reduces chunk i in place and adds + norms its
 // rows. Chunks are >= 128 rows there (not 256 as on shared memory): a 1 Gbit/s link makes the
 // all-reduce of a 256-row chunk of n = 4096 cost ~1/3 of its matmul, so hiding it is worth the
-// prefill kernel's per-call weight preparation (arn_schedule.cc) and lending the core between
-// column blocks (ProgressThread::Lend) lets the transfers progress on one core per rank.
+// prefill kernel's per-call weight preparation (arn_schedule.cc); the caller lends the core
+// (ProgressThread::Lend: once per chunk, between column blocks under a real-time policy) so the
+// transfers progress on one core per rank.
 //
 // Every path computes the same A bit for bit (fp32 sum in rank order, one rounding), so results
 // are identical across algorithms, ranks (given equal residual and gamma) and runs.

@@ -16,14 +16,16 @@
 // The caller must not run collectives itself between Begin and Finish (MPI is initialised with
 // MPI_THREAD_SERIALIZED); it may only Lend.
 //
-// Lend: with one core per rank the thread gets no CPU while the caller computes (under
-// SCHED_FIFO never, under the fair scheduler only after a wake-up preemption), and the transfers
-// it posted stall in the socket buffers. So the caller's compute loops call Lend between tiles
-// (every few hundred microseconds of compute): while a task is in flight it polls the network
-// once (Communicator::PollNetwork, one non-blocking turn of MPI's progress engine, moving the
-// bytes of the thread's outstanding requests) and, when the caller runs under a real-time policy
-// (where nothing else would ever give the thread this core), yields it, so the thread runs the
-// next step of its collective if it is ready. With no task in flight it costs one atomic load.
+// Lend: with one core per rank the thread gets the CPU while the caller computes only after a
+// wake-up preemption (fair scheduler: its naps between polls end in one) or never (SCHED_FIFO at
+// equal priority), and the transfers it posted stall in the socket buffers. So the caller calls
+// Lend between pieces of its compute: while a task is in flight it polls the network once
+// (Communicator::PollNetwork, one non-blocking turn of MPI's progress engine, moving the bytes of
+// the thread's outstanding requests) and, when the caller runs under a real-time policy (where
+// nothing else would ever give the thread this core), yields it, so the thread runs the next step
+// of its collective if it is ready. Only under such a policy do the callers cut a chunk's matmul
+// into column blocks to Lend between (RealTimeCaller); otherwise once per chunk. With no task in
+// flight it costs one atomic load.
 #pragma once
 
 #include <atomic>

@@ -41,7 +41,8 @@
 //   collective. For prefill the rows are cut into chunks (>= 128 rows, ~8, at most 16; rows of the
 //   product for LINEAR_ALL_REDUCE, of each rank's block for LINEAR_REDUCE_SCATTER, of each rank's
 //   input for ALL_GATHER_LINEAR) and the collectives run on the plan's ProgressThread while the
-//   calling thread computes, lending it the core between column blocks (ProgressThread::Lend):
+//   calling thread computes, lending it the core (ProgressThread::Lend; between column blocks
+//   under a real-time policy):
 //     all-reduce:      caller: matmul chunk i into the output | thread: all-reduce chunk i in place
 //                      + residual, behind the matmul of i + 1
 //     reduce-scatter:  caller: chunk i of every block into the buffer, chunk-major (chunk i's R
