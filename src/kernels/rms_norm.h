@@ -42,6 +42,12 @@ struct AddRmsNormArgs {
 // Runs over all rows, split by rows across `pool` when given (nullptr: the calling thread).
 Status AddRmsNorm(const AddRmsNormArgs& args, ThreadPool* pool = nullptr);
 
+// normOut of calls with at least this many bytes (m * n * element size) is written with
+// non-temporal stores on x86 (rms_norm.cc says why); 8 MiB unless a test changed it.
+int64_t AddRmsNormStreamBytes();
+// Tests: sets that threshold (0: every call streams where it can), returns the previous one.
+int64_t SetAddRmsNormStreamBytesForTest(int64_t bytes);
+
 // Rows [row_begin, row_end) on the calling thread (for callers that tile rows themselves, e.g.
 // an operator running each row tile as soon as its all-reduce lands). Arguments are not checked.
 void AddRmsNormRows(const AddRmsNormArgs& args, int64_t row_begin, int64_t row_end);

@@ -156,6 +156,24 @@ TEST(Rows, AddRmsNormBitExactOnEveryTarget) {
   });
 }
 
+// The same cases with normOut written by non-temporal stores (large calls on x86: rms_norm.cc),
+// the threshold lowered so every call takes that path where the target has it; strided cases
+// put some rows off the vector alignment (those store normally).
+TEST(Rows, AddRmsNormStreamingStoresBitExactOnEveryTarget) {
+  const int64_t old = SetAddRmsNormStreamBytesForTest(0);
+  ForEachTarget([](int64_t) {
+    for (DType dt : {DType::kFloat16, DType::kBFloat16}) {
+      for (DType adt : {dt, DType::kFloat32}) {
+        for (int64_t n : {1, 15, 16, 17, 33, 1023, 4099}) CheckRmsCase({dt, adt, 3, n, 0, false});
+        CheckRmsCase({dt, adt, 4, 37, 5, false});
+        CheckRmsCase({dt, adt, 5, 64, 3, true});
+        CheckRmsCase({dt, adt, 2, 8192, 0, true});
+      }
+    }
+  });
+  SetAddRmsNormStreamBytesForTest(old);
+}
+
 TEST(Rows, AddRmsNormThreadedMatchesSerial) {
   ThreadPool pool(3);
   const int64_t m = 7, n = 333;
