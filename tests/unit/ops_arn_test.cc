@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "comm/thread_transport.h"
+#include "ops/common/progress_thread.h"
 #include "ops/common/symmetric_channel.h"
 #include "ops_arn_test_util.h"
 
@@ -86,8 +87,7 @@ std::vector<RankResult> RunThreads(const ArnCase& c, int world, const Param& p, 
 
 class ArnThreads : public ::testing::TestWithParam<Param> {};
 
-TEST_P(ArnThreads, MatchesGolden) {
-  const Param& p = GetParam();
+void CheckMatchesGolden(const Param& p) {
   for (int world : p.worlds) {
     SCOPED_TRACE(::testing::Message() << "world " << world);
     const ArnCase c = BuildCase(p, world);
@@ -113,6 +113,8 @@ TEST_P(ArnThreads, MatchesGolden) {
     }
   }
 }
+
+TEST_P(ArnThreads, MatchesGolden) { CheckMatchesGolden(GetParam()); }
 
 Param Case(const char* name, ArnShape shape, BiasOn bias = BiasOn::kRank0, bool inplace = false,
            ArnOptions options = {}, std::vector<int> worlds = {1, 2, 4, 8}, int threads_per_rank = 1,
@@ -197,6 +199,16 @@ std::vector<Param> Matrix() {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, ArnThreads, ::testing::ValuesIn(Matrix()),
                          [](const ::testing::TestParamInfo<Param>& i) { return std::string(i.param.name); });
+
+// The chained pipeline with its matmul cut into column blocks (what a real-time caller does,
+// ProgressThread::LendBlockFlops), forced small so every chunk takes several blocks, Lend between.
+TEST(ArnThreadsColumnBlocks, ChainedChunksMatchGolden) {
+  ProgressThread::SetLendBlockFlopsForTest(2.0 * 6 * 96 * 32);  // 32 columns of a 6-row chunk
+  CheckMatchesGolden(Case("bf16_int4_group32_chained_chunks_blocks",
+                          WithGroup(Shape(kBf16, kI4, ScaleKind::kPerGroup, 2, 19, 96, 130), 32), BiasOn::kAll, true,
+                          Algo(ArnAlgorithm::kChained, 6), {2, 4}, 2));
+  ProgressThread::SetLendBlockFlopsForTest(-1);
+}
 
 // Every algorithm computes the same sums, so the outputs are bitwise equal across algorithms and,
 // with replicated residual and gamma (CANN's use), across ranks.

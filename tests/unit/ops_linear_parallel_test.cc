@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "ops/common/progress_thread.h"
 #include "comm/thread_transport.h"
 #include "ops_linear_parallel_test_util.h"
 
@@ -212,6 +213,25 @@ std::vector<Param> Matrix() {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, LpThreads, ::testing::ValuesIn(Matrix()),
                          [](const ::testing::TestParamInfo<Param>& i) { return std::string(i.param.name); });
+
+// The chained cases with the matmul cut into column blocks of the kernel's alignment (what a
+// real-time caller does with ProgressThread::LendBlockFlops), Lend between them.
+TEST(LpThreadsColumnBlocks, ChainedCasesMatchGolden) {
+  ProgressThread::SetLendBlockFlopsForTest(1.0);
+  int cases = 0;
+  for (const Param& p : Matrix()) {
+    if (std::string(p.name).find("chained") == std::string::npos) continue;
+    ++cases;
+    for (int world : p.worlds) {
+      SCOPED_TRACE(::testing::Message() << p.name << " world " << world);
+      LinearParallelShape s = p.shape;
+      s.world_size = world;
+      CheckAgainstGolden(reference::MakeLinearParallelCase(s), world, p);
+    }
+  }
+  ProgressThread::SetLendBlockFlopsForTest(-1);
+  EXPECT_GE(cases, 3);
+}
 
 // ALL_GATHER_LINEAR_REDUCE_SCATTER over every grid of 2, 4 and 8 ranks, both orientations.
 TEST(LpAgRs, EveryGridMatchesGolden) {

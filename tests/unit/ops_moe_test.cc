@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "ops/common/progress_thread.h"
 #include "comm/thread_transport.h"
 #include "ops/common/symmetric_channel.h"
 #include "ops_moe_test_util.h"
@@ -98,8 +99,7 @@ std::vector<MoeRankResult> RunThreads(const MoeCase& c, const Grid& grid, const 
 
 class MoeThreads : public ::testing::TestWithParam<Param> {};
 
-TEST_P(MoeThreads, MatchesGolden) {
-  const Param& p = GetParam();
+void CheckMatchesGolden(const Param& p) {
   for (const Grid& grid : p.grids) {
     SCOPED_TRACE(::testing::Message() << "ep " << grid.ep << " tp " << grid.tp << " layout "
                                       << (grid.layout == GridLayout::kTpConsecutive ? "tp-consecutive" : "ep-consecutive"));
@@ -124,6 +124,8 @@ TEST_P(MoeThreads, MatchesGolden) {
     }
   }
 }
+
+TEST_P(MoeThreads, MatchesGolden) { CheckMatchesGolden(GetParam()); }
 
 MoeShape Shape(DType act, int64_t type, ActType act_type, int64_t e, int64_t c, int64_t h, int64_t m, bool bias = true,
                bool y2 = true, bool y3 = true, bool transposed = false) {
@@ -191,6 +193,21 @@ std::vector<Param> Matrix() {
 
 INSTANTIATE_TEST_SUITE_P(Matrix, MoeThreads, ::testing::ValuesIn(Matrix()),
                          [](const ::testing::TestParamInfo<Param>& i) { return std::string(i.param.name); });
+
+// The chained cases with each expert's matmul cut into 32-column blocks (what a real-time caller
+// does with ProgressThread::LendBlockFlops), Lend between them.
+TEST(MoeThreadsColumnBlocks, ChainedCasesMatchGolden) {
+  ProgressThread::SetLendBlockFlopsForTest(1.0);
+  int cases = 0;
+  for (const Param& p : Matrix()) {
+    if (std::string(p.name).find("chained") == std::string::npos) continue;
+    ++cases;
+    SCOPED_TRACE(p.name);
+    CheckMatchesGolden(p);
+  }
+  ProgressThread::SetLendBlockFlopsForTest(-1);
+  EXPECT_GE(cases, 1);
+}
 
 // The data is only copied and the matmul is the same call, so both algorithms, any number of
 // passes and both layouts give the same bits; repeats too.

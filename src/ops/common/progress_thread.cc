@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "comm/communicator.h"
@@ -50,6 +51,23 @@ void ProgressThread::WaitFor(int64_t count) {
 bool ProgressThread::RealTimeCaller() {
   const int policy = sched_getscheduler(0);
   return policy == SCHED_FIFO || policy == SCHED_RR;
+}
+
+namespace {
+// Column blocks of ~3 ms: arn_fused.cc says why not smaller (each block prepares the chunk's
+// activation rows again) and why the socket buffers bridge that long.
+constexpr double kLendFlops = 2e8;
+std::atomic<double> g_lend_flops_for_test{-1.0};
+}  // namespace
+
+double ProgressThread::LendBlockFlops() {
+  const double forced = g_lend_flops_for_test.load(std::memory_order_relaxed);
+  if (forced >= 0) return forced;
+  return RealTimeCaller() ? kLendFlops : 0.0;
+}
+
+void ProgressThread::SetLendBlockFlopsForTest(double flops) {
+  g_lend_flops_for_test.store(flops, std::memory_order_relaxed);
 }
 
 void ProgressThread::Lend(comm::Communicator* comm) {

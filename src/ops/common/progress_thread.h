@@ -69,6 +69,11 @@ class ProgressThread {
   // matmul into column blocks only costs (each call prepares the activation rows again: chunks
   // measured ~10% slower across two network namespaces, scripts/netns-bench).
   static bool RealTimeCaller();
+  // Flops per column block of a lending caller's matmul: ~2e8 (about 3 ms on one core) when the
+  // caller runs under a real-time policy, 0 (do not cut the matmul; Lend once per chunk) under the
+  // fair scheduler. SetLendBlockFlopsForTest forces a value (>= 0) or restores the rule (< 0).
+  static double LendBlockFlops();
+  static void SetLendBlockFlopsForTest(double flops);
 
  private:
   void Loop();

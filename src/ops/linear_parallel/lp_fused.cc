@@ -17,11 +17,6 @@ using Type = LinearParallelType;
 // between the reduction and the residual add.
 constexpr size_t kTileBytes = 16 << 10;
 constexpr size_t kAlign = 64;
-// Chained prefill under a real-time policy: the caller's matmul of a chunk runs in column blocks of about this many flops
-// (~3 ms on one core here; arn_fused.cc says why not smaller) and lends the core to the progress thread between them (as
-// ArnOp's chained path, arn_fused.cc).
-constexpr double kLendFlops = 2e8;
-
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 size_t RoundUp(size_t v, size_t a) { return (v + a - 1) / a * a; }
@@ -50,16 +45,18 @@ class Runner {
     return run_.local->Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool);
   }
   // The same product in column blocks, lending the core to the progress thread between them
-  // (under a real-time policy only: ProgressThread::RealTimeCaller says why).
+  // (under a real-time policy only: ProgressThread::LendBlockFlops; ArnOp's chained path,
+  // arn_fused.cc, says why blocks of that size).
   Status MatmulLending(const char* x, int64_t rows, const float* token_scale, char* dst) const {
     const LpLocalProduct& local = *run_.local;
-    if (!local.ColumnBlocks() || rows <= 0 || !ProgressThread::RealTimeCaller()) {
+    const double block_flops = ProgressThread::LendBlockFlops();
+    if (!local.ColumnBlocks() || rows <= 0 || block_flops <= 0) {
       run_.progress->Lend(run_.comm);
       return Matmul(x, rows, token_scale, dst);
     }
     const int64_t align = std::max<int64_t>(1, local.col_align());
     const double per_col = 2.0 * static_cast<double>(rows) * static_cast<double>(std::max<int64_t>(1, s_.k));
-    const int64_t step = std::max(align, static_cast<int64_t>(kLendFlops / per_col) / align * align);
+    const int64_t step = std::max(align, static_cast<int64_t>(block_flops / per_col) / align * align);
     for (int64_t c0 = 0; c0 < s_.n; c0 += step) {
       run_.progress->Lend(run_.comm);
       MC2_RETURN_IF_ERROR(local.Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool, c0,

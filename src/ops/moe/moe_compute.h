@@ -74,9 +74,9 @@ inline constexpr int64_t kEpilogueRows = 16;
 // Scratch bytes one thread needs for ExpertMatmul.
 size_t MoeScratchSlice(const MoeGeometry& g);
 
-// y1[e] (and y3[e]) from y2e, expert e's (rows, H) gathered input, row-major. With `lend`, in
-// column blocks of ~kLendFlops (ops/arn/arn_fused.cc says why 2e8) with lend->Lend() between them (the chained pipeline).
-inline constexpr double kLendFlops = 2e8;
+// y1[e] (and y3[e]) from y2e, expert e's (rows, H) gathered input, row-major. With `lend` (the
+// chained pipeline): one Lend first and, under a real-time policy, column blocks of
+// ~ProgressThread::LendBlockFlops() with lend->Lend() between them (ops/arn/arn_fused.cc says why).
 Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e, ProgressThread* lend = nullptr);
 
 // Copies `rows` rows of `cols` elements of 2 bytes from src (row stride src_stride) to dst (row
