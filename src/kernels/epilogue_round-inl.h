@@ -132,11 +132,22 @@ HWY_INLINE hn::Vec<DF> LoadAsF32(DF df, const void* p) {
   }
 }
 
-// Stores Lanes(df) values to p as `kind`, rounding as kRound says.
-template <int kKind, int kRound, class DF>
+// A store of a whole vector: unaligned, or non-temporal (kStream: p aligned to the vector, a
+// whole vector of >= 16 bytes on x86, where Highway's Stream writes 16 bytes for smaller ones).
+template <bool kStream, class D>
+HWY_INLINE void PutVec(D d, hn::Vec<D> v, hn::TFromD<D>* p) {
+  if constexpr (kStream) {
+    hn::Stream(v, d, p);
+  } else {
+    hn::StoreU(v, d, p);
+  }
+}
+
+// Stores Lanes(df) values to p as `kind`, rounding as kRound says; kStream: PutVec's conditions.
+template <int kKind, int kRound, bool kStream = false, class DF>
 HWY_INLINE void StoreFromF32(DF df, hn::Vec<DF> v, void* p) {
   if constexpr (kKind == kElemF32) {
-    hn::StoreU(v, df, static_cast<float*>(p));
+    PutVec<kStream>(df, v, static_cast<float*>(p));
   } else {
     const hn::Rebind<uint16_t, DF> d16;
     const hn::RebindToSigned<DF> di;
@@ -144,15 +155,15 @@ HWY_INLINE void StoreFromF32(DF df, hn::Vec<DF> v, void* p) {
 #if MC2_HWY_F16C
       if constexpr (kRound == kRoundEven) {
         const hn::Rebind<hwy::float16_t, DF> dh;
-        hn::StoreU(hn::DemoteTo(dh, v), dh, static_cast<hwy::float16_t*>(p));
+        PutVec<kStream>(d16, hn::BitCast(d16, hn::DemoteTo(dh, v)), static_cast<uint16_t*>(p));
         return;
       }
 #endif
       const auto bits = F32ToHalfBits<kRound>(df, v);
-      hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, bits)), d16, static_cast<uint16_t*>(p));
+      PutVec<kStream>(d16, hn::DemoteTo(d16, hn::BitCast(di, bits)), static_cast<uint16_t*>(p));
     } else {
       const auto bits = F32ToBf16Bits<kRound>(df, v);
-      hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, bits)), d16, static_cast<uint16_t*>(p));
+      PutVec<kStream>(d16, hn::DemoteTo(d16, hn::BitCast(di, bits)), static_cast<uint16_t*>(p));
     }
   }
 }

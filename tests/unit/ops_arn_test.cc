@@ -201,7 +201,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, ArnThreads, ::testing::ValuesIn(Matrix()),
                          [](const ::testing::TestParamInfo<Param>& i) { return std::string(i.param.name); });
 
 // The chained pipeline with its matmul cut into column blocks (what a real-time caller does,
-// ProgressThread::LendBlockFlops), forced small so every chunk takes several blocks, Lend between.
+// ProgressThread::LendBlockCols), forced small so every chunk takes several blocks, Lend between.
 TEST(ArnThreadsColumnBlocks, ChainedChunksMatchGolden) {
   ProgressThread::SetLendBlockFlopsForTest(2.0 * 6 * 96 * 32);  // 32 columns of a 6-row chunk
   CheckMatchesGolden(Case("bf16_int4_group32_chained_chunks_blocks",

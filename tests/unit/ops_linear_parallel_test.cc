@@ -215,7 +215,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, LpThreads, ::testing::ValuesIn(Matrix()),
                          [](const ::testing::TestParamInfo<Param>& i) { return std::string(i.param.name); });
 
 // The chained cases with the matmul cut into column blocks of the kernel's alignment (what a
-// real-time caller does with ProgressThread::LendBlockFlops), Lend between them.
+// real-time caller does with ProgressThread::LendBlockCols), Lend between them.
 TEST(LpThreadsColumnBlocks, ChainedCasesMatchGolden) {
   ProgressThread::SetLendBlockFlopsForTest(1.0);
   int cases = 0;

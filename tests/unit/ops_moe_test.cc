@@ -195,7 +195,7 @@ INSTANTIATE_TEST_SUITE_P(Matrix, MoeThreads, ::testing::ValuesIn(Matrix()),
                          [](const ::testing::TestParamInfo<Param>& i) { return std::string(i.param.name); });
 
 // The chained cases with each expert's matmul cut into 32-column blocks (what a real-time caller
-// does with ProgressThread::LendBlockFlops), Lend between them.
+// does with ProgressThread::LendBlockCols), Lend between them.
 TEST(MoeThreadsColumnBlocks, ChainedCasesMatchGolden) {
   ProgressThread::SetLendBlockFlopsForTest(1.0);
   int cases = 0;

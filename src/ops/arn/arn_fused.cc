@@ -18,16 +18,6 @@ namespace {
 constexpr size_t kTileBytes = 16 << 10;
 // Matmul ranges are cut by rows too once a chunk has this many rows (kernels::SplitRange).
 constexpr int64_t kMatmulSplitRows = 64;
-// Chained prefill under a real-time policy: the caller's matmul of a chunk runs in column blocks
-// of ~ProgressThread::LendBlockFlops() (2e8, ~3 ms on one core here) and lends the core to the
-// progress thread between them (ProgressThread::Lend). Column blocks, not row blocks: the prefill
-// kernel prepares the weight panels of its columns once per call, so cutting columns adds no
-// weight work (cutting rows would redo it per piece); but each call prepares the chunk's
-// activation rows again, which made ~0.3 ms blocks (24 MFLOP, ~100 columns) cost 1.5x the chunk's
-// matmul (LinearParallel float, 64 rows, k = 2048, threads, load 11); blocks of >= ~700 columns
-// measured within the noise. The socket buffers (autotuned to MiBs) hold what a 1-10 Gbit/s link
-// moves in 3 ms.
-
 double NowUs() {
   return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -67,15 +57,6 @@ class FirstError {
   Status status_;
 };
 
-// Columns per block of the chained prefill matmul (a multiple of the kernel's column block).
-int64_t LendBlockCols(const ArnRun& run, int64_t rows, double flops) {
-  const ArnSchedule& s = *run.schedule;
-  const int64_t align = std::max<int64_t>(1, run.matmul->n_align());
-  const double per_col = 2.0 * static_cast<double>(std::max<int64_t>(1, rows)) * static_cast<double>(s.k);
-  const int64_t cols = static_cast<int64_t>(flops / per_col) / align * align;
-  return std::max(align, cols);
-}
-
 // Whether the chained prefill pipeline (progress thread, column blocks) runs this schedule.
 bool Pipelined(const ArnRun& run) {
   const ArnSchedule& s = *run.schedule;
@@ -86,7 +67,7 @@ Status MatmulRange(const ArnRun& run, const kernels::WqMatmulArgs& args, int64_t
 
 // Products of rows [row0, row0 + rows) into dst (row stride n), rounded to the activation dtype.
 // With `lend` (chained prefill) or `blocks` (the same product outside the pipeline), and only when
-// the caller runs under a real-time policy (ProgressThread::LendBlockFlops): in column blocks with
+// the caller runs under a real-time policy (ProgressThread::LendBlockCols): in column blocks with
 // lend->Lend() between them. Under the fair scheduler in one piece, after one Lend (a network poll).
 Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, ProgressThread* lend = nullptr,
               bool blocks = false) {
@@ -99,9 +80,9 @@ Status Matmul(const ArnRun& run, int64_t row0, int64_t rows, char* dst, Progress
   args.bias_dtype = run.act;
   args.y = dst;
   args.y_stride = s.n;
-  const double block_flops = lend != nullptr || blocks ? ProgressThread::LendBlockFlops() : 0.0;
-  if (block_flops > 0) {
-    const int64_t step = LendBlockCols(run, rows, block_flops);
+  const int64_t step =
+      lend != nullptr || blocks ? ProgressThread::LendBlockCols(rows, s.k, run.matmul->n_align()) : 0;
+  if (step > 0) {
     for (int64_t c0 = 0; c0 < s.n; c0 += step) {
       if (c0 > 0 && lend != nullptr) lend->Lend(run.comm);
       MC2_RETURN_IF_ERROR(MatmulRange(run, args, rows, c0, std::min(s.n, c0 + step)));

@@ -54,16 +54,25 @@ bool ProgressThread::RealTimeCaller() {
 }
 
 namespace {
-// Column blocks of ~3 ms: arn_fused.cc says why not smaller (each block prepares the chunk's
-// activation rows again) and why the socket buffers bridge that long.
+// Column blocks of ~3 ms on one core. Column blocks, not row blocks: the prefill kernels prepare
+// the weight panels of their columns once per call, so cutting columns adds no weight work
+// (cutting rows would redo it per piece); but each call prepares the chunk's activation rows
+// again, which made ~0.3 ms blocks (24 MFLOP, ~100 columns) cost 1.5x the chunk's matmul
+// (LinearParallel float, 64 rows, k = 2048, threads, load 11); blocks of >= ~700 columns measured
+// within the noise. The socket buffers (autotuned to MiBs) hold what a 1-10 Gbit/s link moves in
+// 3 ms. Under the fair scheduler no blocks: across two network namespaces (scripts/netns-bench)
+// 128-row chunks of k = 2048 took 26.6-27.9 ms in blocks against 22-24.6 ms in one piece.
 constexpr double kLendFlops = 2e8;
 std::atomic<double> g_lend_flops_for_test{-1.0};
 }  // namespace
 
-double ProgressThread::LendBlockFlops() {
+int64_t ProgressThread::LendBlockCols(int64_t rows, int64_t k, int64_t align) {
   const double forced = g_lend_flops_for_test.load(std::memory_order_relaxed);
-  if (forced >= 0) return forced;
-  return RealTimeCaller() ? kLendFlops : 0.0;
+  const double flops = forced >= 0 ? forced : RealTimeCaller() ? kLendFlops : 0.0;
+  if (flops <= 0) return 0;
+  align = std::max<int64_t>(1, align);
+  const double per_col = 2.0 * static_cast<double>(std::max<int64_t>(1, rows)) * static_cast<double>(std::max<int64_t>(1, k));
+  return std::max(align, static_cast<int64_t>(flops / per_col) / align * align);
 }
 
 void ProgressThread::SetLendBlockFlopsForTest(double flops) {

@@ -24,7 +24,7 @@
 // the thread's outstanding requests) and, when the caller runs under a real-time policy (where
 // nothing else would ever give the thread this core), yields it, so the thread runs the next step
 // of its collective if it is ready. Only under such a policy do the callers cut a chunk's matmul
-// into column blocks to Lend between (RealTimeCaller); otherwise once per chunk. With no task in
+// into column blocks to Lend between (LendBlockCols); otherwise once per chunk. With no task in
 // flight it costs one atomic load.
 #pragma once
 
@@ -63,16 +63,14 @@ class ProgressThread {
   void Lend(comm::Communicator* comm);
   // Whether a posted task has not finished yet.
   bool Busy() const { return busy_.load(std::memory_order_acquire); }
-  // Whether the calling thread runs under a real-time policy (SCHED_FIFO / SCHED_RR). Only then
-  // must its compute be cut into blocks with Lend between them: nothing else gives the thread the
-  // core. Under the fair scheduler the thread's wake-ups preempt the caller, and cutting the
-  // matmul into column blocks only costs (each call prepares the activation rows again: chunks
-  // measured ~10% slower across two network namespaces, scripts/netns-bench).
+  // Whether the calling thread runs under a real-time policy (SCHED_FIFO / SCHED_RR).
   static bool RealTimeCaller();
-  // Flops per column block of a lending caller's matmul: ~2e8 (about 3 ms on one core) when the
-  // caller runs under a real-time policy, 0 (do not cut the matmul; Lend once per chunk) under the
-  // fair scheduler. SetLendBlockFlopsForTest forces a value (>= 0) or restores the rule (< 0).
-  static double LendBlockFlops();
+  // Columns per block of a lending caller's matmul of `rows` x k x n (a multiple of `align`, at
+  // least one), or 0: do not cut it, Lend once per chunk. Blocks of ~2e8 flops (about 3 ms on one
+  // core) only under a real-time policy, where nothing else gives the thread the core; under the
+  // fair scheduler its wake-ups preempt the caller and blocks only cost (progress_thread.cc).
+  static int64_t LendBlockCols(int64_t rows, int64_t k, int64_t align);
+  // Tests: blocks of `flops` whatever the policy (>= 0), or the rule above again (< 0).
   static void SetLendBlockFlopsForTest(double flops);
 
  private:

@@ -45,18 +45,14 @@ class Runner {
     return run_.local->Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool);
   }
   // The same product in column blocks, lending the core to the progress thread between them
-  // (under a real-time policy only: ProgressThread::LendBlockFlops; ArnOp's chained path,
-  // arn_fused.cc, says why blocks of that size).
+  // (under a real-time policy only: ProgressThread::LendBlockCols).
   Status MatmulLending(const char* x, int64_t rows, const float* token_scale, char* dst) const {
     const LpLocalProduct& local = *run_.local;
-    const double block_flops = ProgressThread::LendBlockFlops();
-    if (!local.ColumnBlocks() || rows <= 0 || block_flops <= 0) {
+    const int64_t step = local.ColumnBlocks() ? ProgressThread::LendBlockCols(rows, s_.k, local.col_align()) : 0;
+    if (rows <= 0 || step <= 0) {
       run_.progress->Lend(run_.comm);
       return Matmul(x, rows, token_scale, dst);
     }
-    const int64_t align = std::max<int64_t>(1, local.col_align());
-    const double per_col = 2.0 * static_cast<double>(rows) * static_cast<double>(std::max<int64_t>(1, s_.k));
-    const int64_t step = std::max(align, static_cast<int64_t>(block_flops / per_col) / align * align);
     for (int64_t c0 = 0; c0 < s_.n; c0 += step) {
       run_.progress->Lend(run_.comm);
       MC2_RETURN_IF_ERROR(local.Run(x, rows, token_scale, dst, run_.matmul_scratch, run_.pool, c0,

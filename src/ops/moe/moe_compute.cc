@@ -136,15 +136,12 @@ Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e, ProgressThrea
   args.y_batch_stride = g.rows * g.ml;
   const int threads = Threads(run.pool);
   const size_t matmul_bytes = run.scratch_slice - RoundUp(static_cast<size_t>(kEpilogueRows * g.ml) * sizeof(float));
-  // Lending: column blocks of ~LendBlockFlops() (real-time policy only), the core lent to the
-  // progress thread between them; else one poll of the network before the matmul.
-  int64_t step = g.ml;
-  const double block_flops = lend != nullptr ? ProgressThread::LendBlockFlops() : 0.0;
-  if (block_flops > 0) {
-    const double per_col = 2.0 * static_cast<double>(g.rows) * static_cast<double>(std::max<int64_t>(1, g.h));
-    step = std::max<int64_t>(32, static_cast<int64_t>(block_flops / per_col) / 32 * 32);
-  } else if (lend != nullptr) {
-    lend->Lend(run.ep);
+  // Lending: column blocks (real-time policy only, ProgressThread::LendBlockCols), the core lent
+  // to the progress thread between them; else one poll of the network before the matmul.
+  int64_t step = lend != nullptr ? ProgressThread::LendBlockCols(g.rows, g.h, 32) : 0;
+  if (step <= 0) {
+    if (lend != nullptr) lend->Lend(run.ep);
+    step = g.ml;
   }
   FirstError error;
   for (int64_t c0 = 0; c0 < g.ml; c0 += step) {

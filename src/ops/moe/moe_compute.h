@@ -76,7 +76,7 @@ size_t MoeScratchSlice(const MoeGeometry& g);
 
 // y1[e] (and y3[e]) from y2e, expert e's (rows, H) gathered input, row-major. With `lend` (the
 // chained pipeline): one Lend first and, under a real-time policy, column blocks of
-// ~ProgressThread::LendBlockFlops() with lend->Lend() between them (ops/arn/arn_fused.cc says why).
+// ProgressThread::LendBlockCols with lend->Lend() between them (progress_thread.cc says why).
 Status ExpertMatmul(const MoeRun& run, int64_t e, const char* y2e, ProgressThread* lend = nullptr);
 
 // Copies `rows` rows of `cols` elements of 2 bytes from src (row stride src_stride) to dst (row
