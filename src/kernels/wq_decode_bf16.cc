@@ -1,9 +1,9 @@
-// Int4Bf16Dot and its helpers (wq_decode_bf16.h). Plain intrinsics in functions compiled for
-// AVX512_BF16 by target attribute: Highway 1.0.3 has no target with vdpbf16ps, so this is the one
-// kernel outside Highway, reached only from the AVX-512 target of wq_matmul_decode.cc after a
-// CPUID check.
+// Int4Bf16Dot, Int8Bf16Dot and their helpers (wq_decode_bf16.h). Plain intrinsics in functions
+// compiled for AVX512_BF16 by target attribute: Highway 1.0.3 has no target with vdpbf16ps, so
+// this is the one kernel file outside Highway, reached only from the AVX-512 target of
+// wq_matmul_decode.cc after a CPUID check.
 //
-// One 128-element chunk is 16 32-bit words, element e in nibble e / 16 of word e % 16. Read as 32
+// int4: one 128-element chunk is 16 32-bit words, element e in nibble e / 16 of word e % 16. Read as 32
 // 16-bit lanes, lane 2 i holds nibbles 0..3 of word i (elements 16 v + i) and lane 2 i + 1 nibbles
 // 4..7 (elements 64 + 16 v + i); shifting the lanes right by 4 v puts the codes of vector v in
 // their low 4 bits, and vpermw (which reads 5 bits) looks them up in the group's table stored
@@ -28,7 +28,7 @@ std::atomic<bool> g_enabled{true};
 
 }  // namespace
 
-void SetInt4Bf16DotEnabledForTest(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
+void SetBf16DotEnabledForTest(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
 
 bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb) {
   bool normal = true;
@@ -48,6 +48,17 @@ bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb) {
   return normal;
 }
 
+bool Bf16PackRow(const uint16_t* x, int64_t k, int64_t k_pad, uint16_t* xb) {
+  bool normal = true;
+  for (int64_t e = 0; e < k; ++e) {
+    const uint16_t v = x[e];
+    xb[e] = v;
+    normal &= !((v & 0x7f80u) == 0 && (v & 0x7fu) != 0);
+  }
+  for (int64_t e = k; e < k_pad; ++e) xb[e] = 0;
+  return normal;
+}
+
 #if defined(__x86_64__) && (defined(__clang__) || __GNUC__ >= 12)
 
 // Every function below runs vdpbf16ps code; the helpers of the loops are forced inline so their
@@ -55,7 +66,7 @@ bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb) {
 #define MC2_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
 #define MC2_BF16_INLINE __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
 
-bool Int4Bf16DotAvailable() {
+bool Bf16DotAvailable() {
   static const bool has = [] {
     const CpuFeatures f = DetectCpuFeatures();
     return f.avx512f && f.avx512bw && f.avx512_bf16;
@@ -397,15 +408,75 @@ bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t c
                                   out, ldo);
 }
 
+namespace {
+
+// 32 int8 weights dequantized to bf16 lanes 0..31 (element order): (w + o) * s in fp32, rounded to
+// nearest even by vcvtne2ps2bf16 (the spec's bf16 antiquant, as Antiquant in matmul_simd-inl.h).
+// The zero-masked forms with every lane selected: GCC 12's unmasked _mm512_cvtepi8_epi32 /
+// _mm512_cvtepi32_ps pass _mm512_undefined_*() and warn (-Wmaybe-uninitialized) once inlined here.
+MC2_BF16_INLINE inline __m512 Int8ToF32x16(const int8_t* w) {
+  const __m512i v = _mm512_maskz_cvtepi8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
+  return _mm512_maskz_cvtepi32_ps(0xFFFF, v);
+}
+
+template <bool kOff>
+MC2_BF16_INLINE inline __m512i DequantInt8x32(const int8_t* w, __m512 s, __m512 o) {
+  __m512 lo = Int8ToF32x16(w);
+  __m512 hi = Int8ToF32x16(w + 16);
+  if constexpr (kOff) {
+    lo = _mm512_add_ps(lo, o);
+    hi = _mm512_add_ps(hi, o);
+  }
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, s), _mm512_mul_ps(lo, s)));
+}
+
+// Per 32 weights: two widening loads, two converts, two multiplies (+ two adds with an offset), one
+// vcvtne2ps2bf16 and one vdpbf16ps, against 2 x (widen, convert, multiply, fused subtract, FMA) in
+// the fp32 loop, whose three FMA-pipe ops per 16 weights bound it below the read bandwidth. Two
+// accumulators (the vdpbf16ps latency); x is read in element order, as the weights are.
+template <bool kOff>
+MC2_BF16_TARGET float Int8Column(const int8_t* w, const float* scale, const float* offset, int64_t group,
+                                 int64_t k_pad, const uint16_t* xb) {
+  constexpr int64_t kPrefetch = 2048;
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t e = 0, g = 0; e < k_pad; ++g) {
+    const __m512 s = _mm512_set1_ps(scale[g]);
+    const __m512 o = kOff ? _mm512_set1_ps(offset[g]) : zero;
+    const int64_t e1 = e + group < k_pad ? e + group : k_pad;
+    for (; e + 64 <= e1; e += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
+      a0 = Dot(a0, DequantInt8x32<kOff>(w + e, s, o), _mm512_loadu_si512(xb + e));
+      a1 = Dot(a1, DequantInt8x32<kOff>(w + e + 32, s, o), _mm512_loadu_si512(xb + e + 32));
+    }
+    if (e < e1) {  // a group of an odd number of 32-element runs
+      _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
+      a0 = Dot(a0, DequantInt8x32<kOff>(w + e, s, o), _mm512_loadu_si512(xb + e));
+      e += 32;
+    }
+  }
+  return SumLanes(_mm512_add_ps(a0, a1));
+}
+
+}  // namespace
+
+float Int8Bf16Dot(const int8_t* w, const float* scale, const float* offset, int64_t group, int64_t k_pad,
+                  const uint16_t* xb) {
+  return offset != nullptr ? Int8Column<true>(w, scale, offset, group, k_pad, xb)
+                           : Int8Column<false>(w, scale, nullptr, group, k_pad, xb);
+}
+
 #else  // no AVX512_BF16 code on this architecture / compiler
 
-bool Int4Bf16DotAvailable() { return false; }
+bool Bf16DotAvailable() { return false; }
 
-// Unreachable: callers check Int4Bf16DotAvailable(), false here.
+// Unreachable: callers check Bf16DotAvailable(), false here.
 bool Int4Bf16Dot(const Int4Bf16Columns&, int, int, int64_t, const uint16_t*, int64_t, int64_t, const int32_t*,
                  const uint8_t*, float*, int64_t) {
   std::abort();
 }
+
+float Int8Bf16Dot(const int8_t*, const float*, const float*, int64_t, int64_t, const uint16_t*) { std::abort(); }
 
 #endif
 

@@ -1,5 +1,6 @@
-// The int4 decode dot product with bf16 activations on AVX512_BF16 (vdpbf16ps): 32 weights per
-// instruction instead of 16 fp32 FMAs, for the m = 1 loop of wq_matmul_decode.cc.
+// The decode dot products with bf16 activations on AVX512_BF16 (vdpbf16ps): 32 weights per
+// instruction instead of 16 fp32 FMAs, for the decode loops of wq_matmul_decode.cc (int4: m <= 16;
+// int8: m = 1).
 //
 // Exact where it runs: a bf16 activation and a bf16-rounded dequantized weight (the spec's value
 // for bf16 activations) are bf16 numbers, so each product is exact in fp32 and only the fp32
@@ -13,11 +14,11 @@
 namespace mc2::kernels {
 
 // The CPU runs vdpbf16ps (AVX512_BF16, with AVX512F/BW), and tests have not turned it off.
-bool Int4Bf16DotAvailable();
+bool Bf16DotAvailable();
 
-// Tests: false routes bf16 activations to the fp32 FMA loop even where the CPU has AVX512_BF16,
+// Tests: false routes bf16 activations to the fp32 FMA loops even where the CPU has AVX512_BF16,
 // so both paths are checked on one host. Not for concurrent use with running kernels.
-void SetInt4Bf16DotEnabledForTest(bool enabled);
+void SetBf16DotEnabledForTest(bool enabled);
 
 // x (bf16 bits, k elements) rearranged for Int4Bf16Dot: for each 128-element chunk c and vector
 // v = 0..3, 16 pairs (x[128 c + 16 v + i], x[128 c + 64 + 16 v + i]), i = 0..15 (the int4 chunk
@@ -41,9 +42,25 @@ struct Int4Bf16Columns {
 // bytes 64 (n_columns c + i), i < n_columns, from `prefetch` are prefetched (the next columns, in
 // address order: a hint, may point past the weights). Returns false, with `out` unspecified, if a
 // dequantized value is subnormal (vdpbf16ps would read it as zero). Only call when
-// Int4Bf16DotAvailable().
+// Bf16DotAvailable().
 bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t chunks, const uint16_t* xb,
                  int64_t xb_stride, int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch,
                  float* out, int64_t ldo);
+
+// ---- int8 (m = 1)
+
+// x (bf16 bits, k elements) copied to xb[0, k) and zeros to xb[k, k_pad); returns false if x holds
+// a subnormal value (vdpbf16ps would read it as zero).
+bool Bf16PackRow(const uint16_t* x, int64_t k, int64_t k_pad, uint16_t* xb);
+
+// sum over e < k_pad of xb[e] * bf16((w[e] + offset[g]) * scale[g]), g = e / group: one int8
+// decode column (k_pad bytes, a multiple of 32; group a multiple of 32 with ceil(k_pad / group)
+// scales and offsets, fp32 holding bf16 values; offset null for none) against a row packed by
+// Bf16PackRow. The dequantized value is the fp32 product rounded to bf16 by vcvtne2ps2bf16, which
+// reads subnormal fp32 values as zero: call only for plans whose every nonzero (w + o) * s is a
+// normal fp32 number (WqPackedWeights::fast_round proves it for bf16). Prefetches the stream 2 KiB
+// ahead (past the column: the next one). Only call when Bf16DotAvailable().
+float Int8Bf16Dot(const int8_t* w, const float* scale, const float* offset, int64_t group, int64_t k_pad,
+                  const uint16_t* xb);
 
 }  // namespace mc2::kernels

@@ -255,7 +255,7 @@ template <bool kOff, bool kFast>
 bool DecodeInt4Bf16(const DecodeCtx& c, const WqRunArgs& args, const float* x32, int64_t ldx, float* acc,
                     uint16_t* xb, int32_t* run_group) {
   const int64_t full_chunks = c.k / kWqInt4DecodeChunk;
-  if (full_chunks == 0 || !Int4Bf16DotAvailable()) return false;
+  if (full_chunks == 0 || !Bf16DotAvailable()) return false;
   for (int64_t r = 0; r < args.rows; ++r) {
     const uint16_t* xr = static_cast<const uint16_t*>(args.x) + r * args.x_stride;
     if (!Int4Bf16PackX(xr, full_chunks, xb + r * c.k_pad)) return false;
@@ -615,6 +615,21 @@ void DecodeImpl(const WqRunArgs& args) {
     uint16_t* xb = reinterpret_cast<uint16_t*>(wbuf + kDecodeCols * kDecodeKb);
     int32_t* run_group = reinterpret_cast<int32_t*>(xb + rows * c.k_pad);
     bf16_done = DecodeInt4Bf16<kOff, kFast>(c, args, x32, ldx, acc, xb, run_group);
+  }
+  if constexpr (!kInt4 && !kF16 && kFast) {
+    // int8, bf16 activations, m = 1: vdpbf16ps on the weights rounded to bf16 (fast_round: every
+    // nonzero dequantized value is a normal fp32 number, which vcvtne2ps2bf16 needs).
+    if (rows == 1 && Bf16DotAvailable()) {
+      uint16_t* xb = reinterpret_cast<uint16_t*>(wbuf + kDecodeCols * kDecodeKb);
+      if (Bf16PackRow(static_cast<const uint16_t*>(args.x), c.k, c.k_pad, xb)) {
+        for (int64_t j = args.n0; j < args.n1; ++j) {
+          acc[j - args.n0] = Int8Bf16Dot(reinterpret_cast<const int8_t*>(c.data + j * c.row_bytes),
+                                         c.scale + j * c.groups, kOff ? c.offset + j * c.groups : nullptr, c.group,
+                                         c.k_pad, xb);
+        }
+        bf16_done = true;
+      }
+    }
   }
 #endif
   if (bf16_done) {

@@ -218,6 +218,16 @@ std::vector<Case> Cases() {
       {"i4 nk group32 bf16 off m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 32, true, bf16, 416, 13), 1, 0, true, f32},
       {"i4 kn group64 bf16 m1", Desc(bf16, i4, L::kKN, S::kPerGroup, 64, false, f32, 256, 10), 1, 0, false, f32},
       {"i4 nk group160 bf16 off m1", Desc(bf16, i4, L::kNK, S::kPerGroup, 160, true, bf16, 500, 7), 1, 2, false, f32},
+      // m = 1, int8, bf16: the vdpbf16ps loop where the CPU has AVX512_BF16 (groups of an even and
+      // an odd number of 32-element runs, one group for the whole column, k not a multiple of 32
+      // or of the group, a last group cut by k_pad).
+      {"i8 nk group128 bf16 off m1 strided", Desc(bf16, i8, L::kNK, S::kPerGroup, 128, true, bf16, 300, 41), 1, 3, true,
+       f32},
+      {"i8 kn channel bf16 f32out m1", Desc(bf16, i8, L::kKN, S::kPerChannel, 0, false, f32, 384, 23), 1, 0, false, f32},
+      {"i8 nk group32 bf16 m1", Desc(bf16, i8, L::kNK, S::kPerGroup, 32, false, bf16, 416, 13), 1, 0, true, bf16},
+      {"i8 kn group96 bf16 off m1 tail", Desc(bf16, i8, L::kKN, S::kPerGroup, 96, true, bf16, 200, 9), 1, 1, false, f32},
+      {"i8 nk tensor bf16 m1", Desc(bf16, i8, L::kNK, S::kPerTensor, 0, true, bf16, 70, 31), 1, 0, false, f32},
+      {"i8 nz-nk group64 bf16 m1", Desc(bf16, i8, L::kNzNK, S::kPerGroup, 64, false, bf16, 160, 35), 1, 0, false, f32},
       {"m0", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 64, 16), 0, 0, false, f32},
       {"n0", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 64, 0), 3, 0, false, f32},
       {"k0 bias", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 0, 9), 2, 0, true, f32},
@@ -225,57 +235,87 @@ std::vector<Case> Cases() {
   };
 }
 
-// The bf16 m <= 16 int4 cases with the vdpbf16ps loop turned off: the fp32 loop they otherwise
-// skip on an AVX512_BF16 host. (With it on they run in AllTargetsBothRegimesAgainstReference.)
-TEST(WqMatmulTest, Int4Bf16DotOffAgainstReference) {
-  RecordProperty("int4_bf16_dot_available", Int4Bf16DotAvailable() ? "yes" : "no");
-  SetInt4Bf16DotEnabledForTest(false);
+// The bf16 decode cases (m <= 16) with the vdpbf16ps loops turned off: the fp32 loops they
+// otherwise skip on an AVX512_BF16 host. (With them on they run in
+// AllTargetsBothRegimesAgainstReference.)
+TEST(WqMatmulTest, Bf16DotOffAgainstReference) {
+  RecordProperty("bf16_dot_available", Bf16DotAvailable() ? "yes" : "no");
+  SetBf16DotEnabledForTest(false);
   for (const Case& c : Cases()) {
-    if (c.m >= 1 && c.m <= 16 && c.desc.weight_dtype == DType::kInt4 && c.desc.act_dtype == DType::kBFloat16) {
-      RunAndCompare(c, MatmulRegime::kDecode, 1);
+    if (c.m >= 1 && c.m <= 16 && c.desc.act_dtype == DType::kBFloat16) RunAndCompare(c, MatmulRegime::kDecode, 1);
+  }
+  SetBf16DotEnabledForTest(true);
+}
+
+// A bf16 decode call (k = 256, n = 3, per-channel scale, fp32 out, no bias) whose column nn holds
+// the code nn + 1 everywhere: y[r][nn] = (nn + 1)-weighted sums the tests below work out exactly.
+std::vector<float> RunBf16Columns(DType weight, int64_t m, const std::vector<uint16_t>& x, uint16_t scale_bits) {
+  WqMatmulDesc d = Desc(DType::kBFloat16, weight, WeightLayout::kNK, ScaleMode::kPerChannel, 0, false,
+                        DType::kFloat32, 256, 3);
+  d.m_max = m;
+  d.regime = MatmulRegime::kDecode;
+  std::vector<uint8_t> w(static_cast<size_t>(d.k * d.n) + 1, 0);
+  for (int64_t kk = 0; kk < d.k; ++kk) {
+    for (int64_t nn = 0; nn < d.n; ++nn) {
+      const int64_t idx = WqWeightIndex(d, kk, nn);
+      if (weight == DType::kInt4) {
+        PackInt4(w.data(), idx, static_cast<int8_t>(nn + 1));
+      } else {
+        w[static_cast<size_t>(idx)] = static_cast<uint8_t>(nn + 1);
+      }
     }
   }
-  SetInt4Bf16DotEnabledForTest(true);
+  const std::vector<uint16_t> scale(static_cast<size_t>(d.n), scale_bits);
+  WqWeightsView view;
+  view.weight = w.data();
+  view.scale = scale.data();
+  WqMatmulPlan plan;
+  Support support = Support::Yes();
+  EXPECT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+  std::vector<float> y(static_cast<size_t>(m * d.n), -1.0f);
+  WqMatmulArgs args;
+  args.x = x.data();
+  args.m = m;
+  args.y = y.data();
+  std::vector<uint8_t> scratch(plan.ScratchBytes(m));
+  EXPECT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, 1, scratch.data(), scratch.size()).ok());
+  return y;
 }
 
 // A subnormal bf16 activation (vdpbf16ps would read it as zero) sends the call to the fp32 loop:
 // with x row = (2^-130, 0, ...) column nn (every code nn + 1, scale 1) gives exactly
-// (nn + 1) 2^-130, where vdpbf16ps would give 0. At m = 1, and at m = 2 with the subnormal row
-// second (row 0 = (1, 0, ...) gives nn + 1).
-TEST(WqMatmulTest, Int4Bf16SubnormalActivationIsNotFlushed) {
-  for (int64_t m : {1, 2}) {
-    WqMatmulDesc d = Desc(DType::kBFloat16, DType::kInt4, WeightLayout::kNK, ScaleMode::kPerChannel, 0, false,
-                          DType::kFloat32, 256, 3);
-    d.m_max = m;
-    d.regime = MatmulRegime::kDecode;
-    std::vector<uint8_t> weight(static_cast<size_t>(d.k * d.n / 2) + 1, 0);
-    for (int64_t kk = 0; kk < d.k; ++kk) {
-      for (int64_t nn = 0; nn < d.n; ++nn) {
-        PackInt4(weight.data(), WqWeightIndex(d, kk, nn), static_cast<int8_t>(nn + 1));
+// (nn + 1) 2^-130, where vdpbf16ps would give 0. int4 at m = 1, and at m = 2 with the subnormal
+// row second (row 0 = (1, 0, ...) gives nn + 1); int8 at m = 1 (its vdpbf16ps loop).
+TEST(WqMatmulTest, Bf16SubnormalActivationIsNotFlushed) {
+  for (DType weight : {DType::kInt4, DType::kInt8}) {
+    for (int64_t m : {1, 2}) {
+      if (weight == DType::kInt8 && m == 2) continue;
+      std::vector<uint16_t> x(static_cast<size_t>(m * 256), 0);
+      if (m == 2) x[0] = ToAct(1.0f, DType::kBFloat16);
+      x[static_cast<size_t>((m - 1) * 256)] = 0x0008;  // 2^-130: exponent field 0, fraction 2^-4 of 2^-126
+      const std::vector<float> y = RunBf16Columns(weight, m, x, ToAct(1.0f, DType::kBFloat16));
+      for (int64_t nn = 0; nn < 3; ++nn) {
+        EXPECT_EQ(y[(m - 1) * 3 + nn], std::ldexp(static_cast<float>(nn + 1), -130))
+            << DTypeName(weight) << " m " << m << " col " << nn;
+        if (m == 2) {
+          EXPECT_EQ(y[nn], static_cast<float>(nn + 1)) << DTypeName(weight) << " col " << nn;
+        }
       }
     }
-    const std::vector<uint16_t> scale(static_cast<size_t>(d.n), ToAct(1.0f, DType::kBFloat16));
-    std::vector<uint16_t> x(static_cast<size_t>(m * d.k), 0);
-    if (m == 2) x[0] = ToAct(1.0f, DType::kBFloat16);
-    x[static_cast<size_t>((m - 1) * d.k)] = 0x0008;  // 2^-130: exponent field 0, fraction 2^-4 of 2^-126
-    WqWeightsView view;
-    view.weight = weight.data();
-    view.scale = scale.data();
-    WqMatmulPlan plan;
-    Support support = Support::Yes();
-    ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
-    std::vector<float> y(static_cast<size_t>(m * d.n));
-    WqMatmulArgs args;
-    args.x = x.data();
-    args.m = m;
-    args.y = y.data();
-    std::vector<uint8_t> scratch(plan.ScratchBytes(m));
-    ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, 1, scratch.data(), scratch.size()).ok());
-    for (int64_t nn = 0; nn < d.n; ++nn) {
-      EXPECT_EQ(y[(m - 1) * d.n + nn], std::ldexp(static_cast<float>(nn + 1), -130)) << "m " << m << " col " << nn;
-      if (m == 2) {
-        EXPECT_EQ(y[nn], static_cast<float>(nn + 1)) << "col " << nn;
-      }
+  }
+}
+
+// A scale whose products are subnormal: the plan cannot prove every dequantized value normal
+// (fast_round), so the call takes the fp32 loop, which keeps them. Scale 2^-133 (the smallest bf16
+// subnormal), x = (1, 0, ...): column nn gives (nn + 1) 2^-133, exact in bf16 and fp32, where
+// vcvtne2ps2bf16 / vdpbf16ps would give 0.
+TEST(WqMatmulTest, Bf16SubnormalWeightIsNotFlushed) {
+  for (DType weight : {DType::kInt4, DType::kInt8}) {
+    std::vector<uint16_t> x(256, 0);
+    x[0] = ToAct(1.0f, DType::kBFloat16);
+    const std::vector<float> y = RunBf16Columns(weight, 1, x, 0x0001);
+    for (int64_t nn = 0; nn < 3; ++nn) {
+      EXPECT_EQ(y[nn], std::ldexp(static_cast<float>(nn + 1), -133)) << DTypeName(weight) << " col " << nn;
     }
   }
 }
