@@ -1,6 +1,7 @@
 // Float (fp16) matmul benchmark, one thread, with OpenBLAS cblas_sgemm on the same shape (fp32
-// operands) in the same run: m = 1, 16, 512 with k = n = 4096, W stored (k, n) and (n, k), and the
-// MoE shape of 8 experts x 64 rows. Counters: GFLOPs, frac_sgemm (same m). Thread CPU time.
+// operands) in the same run: m = 1, 8, 16, 64, 128, 512 with k = n = 4096, W stored (k, n) and
+// (n, k) (64 and 128: the row chunks of the chunked prefill, where converting W per call weighs
+// most), and the MoE shape of 8 experts x 64 rows. Counters: GFLOPs, frac_sgemm (same m). Thread CPU time.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -49,7 +50,7 @@ void BM_Sgemm(benchmark::State& state) {
   g_sgemm_gflops[m] = 2.0 * m * kK * kN / best * 1e-9;
   state.counters["GFLOPs"] = g_sgemm_gflops[m];
 }
-BENCHMARK(BM_Sgemm)->Arg(1)->Arg(16)->Arg(512)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Sgemm)->Arg(1)->Arg(16)->Arg(64)->Arg(128)->Arg(512)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 #endif
 
 // range(0) = m per expert, range(1) = experts, range(2) = W transposed.
@@ -94,7 +95,11 @@ BENCHMARK(BM_FloatMatmul)
     ->Args({1, 1, 1})
     ->Args({8, 1, 0})
     ->Args({16, 1, 0})
+    ->Args({64, 1, 0})
+    ->Args({128, 1, 0})
     ->Args({512, 1, 0})
+    ->Args({64, 1, 1})
+    ->Args({128, 1, 1})
     ->Args({512, 1, 1})
     ->Args({64, 8, 1})
     ->UseManualTime()

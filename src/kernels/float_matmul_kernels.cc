@@ -1,10 +1,14 @@
 // Per-target body of the float (fp16 / bf16) batched matmul: convert panels of W to fp32 and run
 // the packed GEMM of matmul_gemm-inl.h (why that GEMM is shaped as it is: see there).
 //
-// B-panel conversion. (k, n) storage: each micro-panel row is NR contiguous values of a W row, read
-// and widened with vector loads. (n, k) storage: NR rows of W are widened along k into a
-// [NR][KC] block (vector loads), then transposed into the [KC][NR] micro-panel with scalar copies;
-// at 4096 x 4096 that transpose is ~8 ms per full pass over W, ~5% of a 512-row GEMM.
+// B-panel conversion, once per KC x NC panel per call (so a call of few rows pays it in full: the
+// chunked prefill of LinearParallel and MoE's expert blocks run 64-128 rows per call).
+// (k, n) storage: the panel is filled row by row of W (NC contiguous values widened with vector
+// loads), W rows 16 ahead prefetched: rows are n apart, and without the prefetch the packing was
+// bound by memory latency (~20 ms per call at k = n = 4096: m = 64 ran at 53 GFLOP/s, now 70-90).
+// (n, k) storage: NR rows of W are widened along k into a [NR][KC] block (vector loads, the next
+// micro-panel's rows prefetched), then transposed into the [KC][NR] micro-panel by 4 x 4 tiles of
+// 128-bit vectors (m = 64: 51 -> 74 GFLOP/s; the scalar copy cost ~5 ms per call at 4096 x 4096).
 //
 // Up to 8 rows skip the panels (SmallM below): converting a whole 4096 x 4096 W to fp32 panels cost
 // 17 ms at m = 1 (0.56x OpenBLAS), which a register tile straight on the fp16 weight avoids.
@@ -12,6 +16,7 @@
 #define HWY_TARGET_INCLUDE "kernels/float_matmul_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/float_matmul_run.h"
 #include "kernels/matmul_gemm-inl.h"
@@ -22,6 +27,45 @@ namespace mc2::kernels {
 namespace HWY_NAMESPACE {
 
 namespace {
+
+// Rows of W ahead of the (k, n) B-panel packing that are prefetched (see pack_b; 8 and 32 measured
+// no better, none 1.5-2x slower at 64-128 rows).
+constexpr size_t kPackAhead = 16;
+
+// dst[p * nr + jj] = src[jj * kc + p] for p < kc, jj < nr: the [NR][KC] block of converted W rows
+// as the [KC][NR] micro-panel. 4 x 4 tiles of 128-bit vectors (two rounds of interleaves), 16
+// loads / shuffles / stores per 16 values where the scalar copy takes 32 loads and stores; at
+// k = n = 4096 the scalar copy cost ~5 ms per call, a fifth of a 64-row GEMM (measured).
+HWY_INLINE void TransposeToMicroPanel(const float* HWY_RESTRICT src, size_t kc, size_t nr, float* HWY_RESTRICT dst) {
+  size_t p0 = 0;
+#if HWY_TARGET != HWY_SCALAR
+  if (nr % 4 == 0) {
+    const hn::Full128<float> d;
+    const hn::Repartition<uint64_t, decltype(d)> du;
+    for (; p0 + 4 <= kc; p0 += 4) {
+      for (size_t jj = 0; jj < nr; jj += 4) {
+        const float* s = src + jj * kc + p0;
+        const auto r0 = hn::LoadU(d, s);
+        const auto r1 = hn::LoadU(d, s + kc);
+        const auto r2 = hn::LoadU(d, s + 2 * kc);
+        const auto r3 = hn::LoadU(d, s + 3 * kc);
+        const auto t0 = hn::BitCast(du, hn::InterleaveLower(d, r0, r1));  // r0[0] r1[0] r0[1] r1[1]
+        const auto t1 = hn::BitCast(du, hn::InterleaveLower(d, r2, r3));  // r2[0] r3[0] r2[1] r3[1]
+        const auto t2 = hn::BitCast(du, hn::InterleaveUpper(d, r0, r1));  // r0[2] r1[2] r0[3] r1[3]
+        const auto t3 = hn::BitCast(du, hn::InterleaveUpper(d, r2, r3));
+        float* o = dst + p0 * nr + jj;
+        hn::StoreU(hn::BitCast(d, hn::InterleaveLower(du, t0, t1)), d, o);           // column p0
+        hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(du, t0, t1)), d, o + nr);      // p0 + 1
+        hn::StoreU(hn::BitCast(d, hn::InterleaveLower(du, t2, t3)), d, o + 2 * nr);  // p0 + 2
+        hn::StoreU(hn::BitCast(d, hn::InterleaveUpper(du, t2, t3)), d, o + 3 * nr);  // p0 + 3
+      }
+    }
+  }
+#endif
+  for (size_t p = p0; p < kc; ++p) {
+    for (size_t jj = 0; jj < nr; ++jj) dst[p * nr + jj] = src[jj * kc + p];
+  }
+}
 
 // Small m (<= kFloatSmallM rows): no panels. Rows are taken 4 at a time straight against the
 // fp16 / bf16 weight, so W is read once per 4 rows and the conversion is in registers.
@@ -206,31 +250,46 @@ void FloatMatmulRunImpl(const FloatRunArgs& a) {
     const DF df;
     const size_t N = hn::Lanes(df);
     const size_t nr = 2 * N;
-    for (size_t jr = 0; jr < nc_pad; jr += nr) {
-      float* dst = panel + jr * kc;
-      const size_t j0 = jc + jr;
-      if (!a.w_transposed) {
-        for (size_t p = 0; p < kc; ++p, dst += nr) {
-          const uint8_t* row = w + ((pc + p) * ldw) * esize;
+    if (!a.w_transposed) {
+      // Row by row: each row of W gives the panel nc_pad contiguous values (nc_pad / N loads from
+      // one stretch of memory) scattered to the NR-wide micro-panels. Micro-panel by micro-panel
+      // instead read one 64-byte piece per row, rows ldw apart (a new page each for n >= 2048):
+      // latency-bound, ~20 ms per call at k = n = 4096 (1.2 ns per element), measured.
+      const size_t span = (jc + nc_pad < n ? nc_pad : n - jc) * esize;  // bytes of a row in the panel
+      for (size_t p = 0; p < kc; ++p) {
+        const uint8_t* row = w + ((pc + p) * ldw) * esize;
+        if (p + kPackAhead < kc) {
+          const uint8_t* ahead = row + kPackAhead * ldw * esize + jc * esize;
+          for (size_t b = 0; b < span; b += 64) hwy::Prefetch(ahead + b);
+        }
+        for (size_t jr = 0; jr < nc_pad; jr += nr) {
+          float* dst = panel + jr * kc + p * nr;
           for (size_t h = 0; h < 2; ++h) {
-            const size_t j = j0 + h * N;
+            const size_t j = jc + jr + h * N;
             const size_t count = j >= n ? 0 : (n - j < N ? n - j : N);
             hn::Store(count == 0 ? hn::Zero(df) : LoadAsF32(df, row, a.w_dtype, j, count), df, dst + h * N);
           }
         }
-        continue;
       }
+      return;
+    }
+    for (size_t jr = 0; jr < nc_pad; jr += nr) {
+      float* dst = panel + jr * kc;
+      const size_t j0 = jc + jr;
       for (size_t jj = 0; jj < nr; ++jj) {
         float* t = t_buf + jj * kc;
+        // The same row of the next micro-panel: its kc values, ldw apart from its neighbours.
+        if (j0 + nr + jj < n) {
+          const uint8_t* ahead = w + ((j0 + nr + jj) * ldw + pc) * esize;
+          for (size_t b = 0; b < kc * esize; b += 64) hwy::Prefetch(ahead + b);
+        }
         if (j0 + jj < n) {
           RowToF32(w + ((j0 + jj) * ldw + pc) * esize, a.w_dtype, kc, t);
         } else {
           for (size_t p = 0; p < kc; ++p) t[p] = 0.0f;
         }
       }
-      for (size_t p = 0; p < kc; ++p) {
-        for (size_t jj = 0; jj < nr; ++jj) dst[p * nr + jj] = t_buf[jj * kc + p];
-      }
+      TransposeToMicroPanel(t_buf, kc, nr, dst);
     }
   };
   const size_t out_size = a.out_dtype == DType::kFloat32 ? 4 : 2;
