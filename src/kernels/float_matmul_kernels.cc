@@ -31,6 +31,10 @@ namespace {
 // Rows of W ahead of the (k, n) B-panel packing that are prefetched (see pack_b; 8 and 32 measured
 // no better, none 1.5-2x slower at 64-128 rows).
 constexpr size_t kPackAhead = 16;
+#ifndef NKA
+#define NKA 2048
+#endif
+constexpr size_t kNkAhead = NKA;
 
 // dst[p * nr + jj] = src[jj * kc + p] for p < kc, jj < nr: the [NR][KC] block of converted W rows
 // as the [KC][NR] micro-panel. 4 x 4 tiles of 128-bit vectors (two rounds of interleaves), 16
@@ -137,6 +141,8 @@ void SmallTileNk(const FloatRunArgs& a, const float* x32, size_t ldx, size_t r0,
   const float* x = x32 + r0 * ldx;
   for (size_t p = 0; p < k; p += N) {
     const size_t c = k - p < N ? k - p : N;
+    hwy::Prefetch(w0 + p + kNkAhead);
+    hwy::Prefetch(w1 + p + kNkAhead);
     const VF b0 = LoadAsF32(df, w0, a.w_dtype, p, c);
     const VF b1 = LoadAsF32(df, w1, a.w_dtype, p, c);
     VF xv = hn::LoadU(df, x + p);  // rows are zero padded past k

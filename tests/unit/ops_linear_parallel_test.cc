@@ -192,7 +192,8 @@ std::vector<Param> Matrix() {
   v.push_back(Case("rs_chained_chunks", Residual(Shape(rs, kF16, 0, 48, 64, 32)), Algo(LpAlgorithm::kChained, 5), {2, 4}));
   v.push_back(Case("rs_chained_chunks_w8a8", W8a8(Shape(rs, kBf16, 0, 24, 64, 64), QuantType::kPerChannel, false, kBf16),
                    Algo(LpAlgorithm::kChained, 4), {2}, 4 << 20, 2));
-  // ALL_GATHER_LINEAR.
+  // ALL_GATHER_LINEAR. Fewer than kLpGatherFirstRows rows per rank in one pass: gathered, then one
+  // call (keepIntermediate's buffer or the workspace); more, or several passes: a call per shard.
   LinearParallelShape keep = Shape(ag, kF16, 2, 3, 64, 48);
   keep.attrs.keep_intermediate = true;
   v.push_back(Case("ag_fp16_float_keep_3d", keep));
@@ -208,6 +209,13 @@ std::vector<Param> Matrix() {
   v.push_back(Case("ag_chained_chunks_group", Residual(Quant(Shape(ag, kBf16, 0, 22, 64, 64), QuantType::kPerGroup, 32)),
                    Algo(LpAlgorithm::kChained, 7), {2, 4}, 4 << 20, 2));
   v.push_back(Case("ag_empty_m", Shape(ag, kBf16, 0, 0, 64, 32), {}, {1, 2}));
+  v.push_back(Case("ag_fp16_float_per_shard_residual", Residual(Shape(ag, kF16, 0, 70, 64, 48)), {}, {2, 4}));
+  LinearParallelShape keep_per_shard = Shape(ag, kBf16, 0, 64, 64, 64);
+  keep_per_shard.attrs.keep_intermediate = true;
+  v.push_back(Case("ag_bf16_float_keep_per_shard", keep_per_shard, {}, {2, 4}));
+  v.push_back(Case("ag_bf16_w8a16_per_shard", Quant(Shape(ag, kBf16, 0, 66, 64, 64), QuantType::kPerChannel), {},
+                   {2}));
+  v.push_back(Case("ag_fp16_float_gather_first_63", Residual(Shape(ag, kF16, 0, 63, 64, 40)), {}, {2, 4}));
   return v;
 }
 

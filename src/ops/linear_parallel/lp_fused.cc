@@ -431,6 +431,21 @@ Status Runner::AllGatherPass(SymmetricChannel& ch, int64_t a0, int64_t rows) {
   const char* own = run_.x + static_cast<size_t>(a0) * xb_;
   std::memcpy(ch.Half(rank_, seq), own, static_cast<size_t>(rows) * xb_);
   MC2_RETURN_IF_ERROR(ch.Signal(0, seq));
+  if (s_.gather_first) {  // one pass (a0 = 0, rows = s_.rows): gather, then one call
+    char* g = run_.intermediate != nullptr ? run_.intermediate : run_.buffer;
+    const size_t shard = static_cast<size_t>(rows) * xb_;
+    for (int d = 0; d < world_; ++d) {
+      const int j = (rank_ + d) % world_;
+      if (d > 0) {
+        MC2_TRACE_CHUNK("lp.wait_peers", kWait, j);
+        MC2_RETURN_IF_ERROR(ch.Wait(j, 0, seq));
+      }
+      std::memcpy(g + static_cast<size_t>(j) * shard, d == 0 ? own : ch.Half(j, seq), shard);
+    }
+    MC2_TRACE_CHUNK("lp.matmul", kCompute, rank_);
+    MC2_RETURN_IF_ERROR(Matmul(g, rows * world_, nullptr, run_.out));
+    return AddResidualParallel(run_.out, rows * world_);
+  }
   for (int d = 0; d < world_; ++d) {
     const int j = (rank_ + d) % world_;  // own shard first, straight from the input
     if (d > 0) {
@@ -560,7 +575,8 @@ bool LpChainedPipelined(const LpSchedule& s) {
   return s.chunk_rows > 0 && s.chunk_rows < cut;
 }
 
-size_t LpChainedBufferBytes(const LpSchedule& s, bool has_intermediate) {
+size_t LpBufferBytes(const LpSchedule& s, bool has_intermediate) {
+  if (s.gather_first) return has_intermediate ? 0 : static_cast<size_t>(s.rows * s.world_size * s.k) * s.in_elem;
   if (s.algorithm != LpAlgorithm::kChained) return 0;
   if (s.type == Type::kLinearReduceScatter) return static_cast<size_t>(s.rows * s.n) * s.out_elem;
   // The pipeline gathers chunk-major, not in intermediateOutput's rank-major order.

@@ -91,6 +91,7 @@ StatusOr<std::unique_ptr<LinearParallelOp>> LinearParallelOp::Create(const Linea
   // Follows from the above and the communicator's options, which may differ between processes.
   digest.AddInt("schedule.algorithm", static_cast<int64_t>(op->schedule_.algorithm));
   digest.AddInt("schedule.pass_rows", op->schedule_.pass_rows);
+  digest.AddInt("schedule.gather_first", op->schedule_.gather_first ? 1 : 0);
   digest.AddInt("schedule.chunk_rows", op->schedule_.chunk_rows);
   if (ctx.comm != nullptr) {
     MC2_RETURN_IF_ERROR(ExchangeAndCheck(*ctx.comm, digest, local, ErrorSpace::kAtb, atb::kInvalidParam));
@@ -164,7 +165,8 @@ Status LinearParallelOp::Plan(const LinearParallelTensors& t, const LpShapeInfo&
       case Type::kAllGatherLinear:
         s.pass_rows = std::max<int64_t>(1, std::min<int64_t>(s.rows, xb ? static_cast<int64_t>(half / xb) : s.rows));
         s.chunk_rows = s.pass_rows;
-        matmul_rows = s.pass_rows;
+        s.gather_first = s.pass_rows == s.rows && s.rows < kLpGatherFirstRows;
+        matmul_rows = s.gather_first ? s.rows * world : s.pass_rows;
         break;
       case Type::kAllGatherLinearReduceScatter: {
         // Half: x (m rows, aligned), then rs blocks of pass_rows product rows each.
@@ -190,6 +192,7 @@ Status LinearParallelOp::Plan(const LinearParallelTensors& t, const LpShapeInfo&
     }
     if (half > 0 && s.type != Type::kAllGatherLinearReduceScatter && LpPassBytes(s, 1) > half) {
       s.algorithm = LpAlgorithm::kChained;  // not even one row fits: the chain streams it
+      s.gather_first = false;
       matmul_rows = s.type == Type::kAllGatherLinear ? s.rows * world : s.rows;
     }
   }
@@ -219,7 +222,7 @@ Status LinearParallelOp::Plan(const LinearParallelTensors& t, const LpShapeInfo&
   const int threads = ctx_.pool != nullptr ? ctx_.pool->num_threads() : 1;
   MC2_RETURN_IF_ERROR(local_.Plan(t.in, attrs_, info, matmul_rows, threads));
   booking_.Book(kScratch, local_.scratch_bytes(), kAlign);
-  booking_.Book(kBuffer, LpChainedBufferBytes(s, t.intermediate.has_value()), kAlign);
+  booking_.Book(kBuffer, LpBufferBytes(s, t.intermediate.has_value()), kAlign);
   workspace_bytes_ = booking_.total_bytes() + kAlign;  // slack to align the caller's pointer
   return Status::Ok();
 }

@@ -60,7 +60,15 @@ struct LpSchedule {
   // Chained: rows per chunk of the pipeline (the product's rows for all-reduce, of each rank's
   // block for reduce-scatter, of each rank's input for all-gather); the whole otherwise.
   int64_t max_matmul_rows = 0;
+  // All-gather, one pass of fewer than kLpGatherFirstRows rows per rank: the shards are gathered
+  // into one buffer first and multiplied in one call (lp_fused.h).
+  bool gather_first = false;
 };
+
+// Below this many input rows per rank a fused all-gather multiplies the gathered rows in one call:
+// a call per shard would stream (decode kernels) or convert (float panels) the weight once per
+// shard, R times in all, while gathering a few rows on one machine takes microseconds.
+inline constexpr int64_t kLpGatherFirstRows = 64;
 
 // Most signal segments one pass uses (SymmetricChannel::kDataSignals = 63).
 inline constexpr int64_t kLpMaxChunks = 16;
