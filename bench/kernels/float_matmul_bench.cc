@@ -1,5 +1,5 @@
 // Float (fp16) matmul benchmark, one thread, with OpenBLAS cblas_sgemm on the same shape (fp32
-// operands) in the same run: m = 1, 8, 16, 64, 128, 512 with k = n = 4096, W stored (k, n) and
+// operands) in the same run: m = 1, 4, 8, 16, 64, 128, 512 with k = n = 4096, W stored (k, n) and
 // (n, k) (64 and 128: the row chunks of the chunked prefill, where converting W per call weighs
 // most), and the MoE shape of 8 experts x 64 rows. Counters: GFLOPs, frac_sgemm (same m). Thread CPU time.
 #include <benchmark/benchmark.h>

@@ -129,6 +129,7 @@ TEST(FloatMatmulTest, AllTargetsAgainstReference) {
       {"bf16 nk batch3 strided bias", Desc(3, 67, 45, bf16, bf16, true, bf16), 5, 3, true, 2},
       {"mixed kn f32out", Desc(2, 300, 70, f16, bf16, false, f32), 13, 1, true, 3},
       {"f16 nk large-ish", Desc(1, 520, 200, f16, f16, true, f16), 20, 0, true, 2},
+      {"f16 nk small-m tail", Desc(1, 100, 33, f16, f16, true, f16), 7, 1, false, 2},
       // Transposed W through the panels with a last k block that is not a multiple of 4 (the
       // transpose's scalar tail) and padded columns in the last micro-panel.
       {"bf16 nk k-tail panels", Desc(2, 263, 70, bf16, bf16, true, f32), 11, 2, false, 2},
