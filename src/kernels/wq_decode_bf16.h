@@ -1,6 +1,6 @@
 // The decode dot products with bf16 activations on AVX512_BF16 (vdpbf16ps): 32 weights per
 // instruction instead of 16 fp32 FMAs, for the decode loops of wq_matmul_decode.cc (int4: m <= 16;
-// int8: m = 1).
+// int8: m <= 8).
 //
 // Exact where it runs: a bf16 activation and a bf16-rounded dequantized weight (the spec's value
 // for bf16 activations) are bf16 numbers, so each product is exact in fp32 and only the fp32
@@ -47,7 +47,7 @@ bool Int4Bf16Dot(const Int4Bf16Columns& cols, int n_columns, int rows, int64_t c
                  int64_t xb_stride, int64_t chunks_per_table, const int32_t* run_group, const uint8_t* prefetch,
                  float* out, int64_t ldo);
 
-// ---- int8 (m = 1)
+// ---- int8 (m <= 8)
 
 // x (bf16 bits, k elements) copied to xb[0, k) and zeros to xb[k, k_pad); returns false if x holds
 // a subnormal value (vdpbf16ps would read it as zero).
@@ -62,5 +62,10 @@ bool Bf16PackRow(const uint16_t* x, int64_t k, int64_t k_pad, uint16_t* xb);
 // ahead (past the column: the next one). Only call when Bf16DotAvailable().
 float Int8Bf16Dot(const int8_t* w, const float* scale, const float* offset, int64_t group, int64_t k_pad,
                   const uint16_t* xb);
+
+// The same for `rows` (1..8) rows of x, row r packed at xb + r * xb_stride: out[r * ldo] = row r's
+// sum. Each dequantized vector serves every row.
+void Int8Bf16DotRows(const int8_t* w, const float* scale, const float* offset, int64_t group, int64_t k_pad,
+                     const uint16_t* xb, int64_t xb_stride, int rows, float* out, int64_t ldo);
 
 }  // namespace mc2::kernels

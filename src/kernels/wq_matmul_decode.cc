@@ -617,15 +617,21 @@ void DecodeImpl(const WqRunArgs& args) {
     bf16_done = DecodeInt4Bf16<kOff, kFast>(c, args, x32, ldx, acc, xb, run_group);
   }
   if constexpr (!kInt4 && !kF16 && kFast) {
-    // int8, bf16 activations, m = 1: vdpbf16ps on the weights rounded to bf16 (fast_round: every
-    // nonzero dequantized value is a normal fp32 number, which vcvtne2ps2bf16 needs).
-    if (rows == 1 && Bf16DotAvailable()) {
+    // int8, bf16 activations, m <= 8: vdpbf16ps on the weights rounded to bf16 (fast_round: every
+    // nonzero dequantized value is a normal fp32 number, which vcvtne2ps2bf16 needs). x rows
+    // packed in the x^T region (rows x k_pad bf16).
+    if (rows <= kInt8Bf16MaxRows && Bf16DotAvailable()) {
       uint16_t* xb = reinterpret_cast<uint16_t*>(wbuf + kDecodeCols * kDecodeKb);
-      if (Bf16PackRow(static_cast<const uint16_t*>(args.x), c.k, c.k_pad, xb)) {
+      bool normal = true;
+      for (int64_t r = 0; r < rows && normal; ++r) {
+        normal = Bf16PackRow(static_cast<const uint16_t*>(args.x) + r * args.x_stride, c.k, c.k_pad,
+                             xb + r * c.k_pad);
+      }
+      if (normal) {
         for (int64_t j = args.n0; j < args.n1; ++j) {
-          acc[j - args.n0] = Int8Bf16Dot(reinterpret_cast<const int8_t*>(c.data + j * c.row_bytes),
-                                         c.scale + j * c.groups, kOff ? c.offset + j * c.groups : nullptr, c.group,
-                                         c.k_pad, xb);
+          Int8Bf16DotRows(reinterpret_cast<const int8_t*>(c.data + j * c.row_bytes), c.scale + j * c.groups,
+                          kOff ? c.offset + j * c.groups : nullptr, c.group, c.k_pad, xb, c.k_pad,
+                          static_cast<int>(rows), acc + (j - args.n0), ncols);
         }
         bf16_done = true;
       }

@@ -20,6 +20,8 @@ inline constexpr int64_t kDecodeKb = 128;
 inline constexpr int64_t kDecodeCols = 12;
 // From this many rows the multi-row decode uses the outer-product tile.
 inline constexpr int64_t kDecodeOuterMinRows = 5;
+// int8 decode with bf16 activations runs on vdpbf16ps (wq_decode_bf16.h) up to this many rows.
+inline constexpr int64_t kInt8Bf16MaxRows = 8;
 // Row stride of the fp32 copy of x in the decode scratch.
 inline int64_t XStride(int64_t k_pad) { return k_pad + 16; }
 

@@ -228,6 +228,12 @@ std::vector<Case> Cases() {
       {"i8 kn group96 bf16 off m1 tail", Desc(bf16, i8, L::kKN, S::kPerGroup, 96, true, bf16, 200, 9), 1, 1, false, f32},
       {"i8 nk tensor bf16 m1", Desc(bf16, i8, L::kNK, S::kPerTensor, 0, true, bf16, 70, 31), 1, 0, false, f32},
       {"i8 nz-nk group64 bf16 m1", Desc(bf16, i8, L::kNzNK, S::kPerGroup, 64, false, bf16, 160, 35), 1, 0, false, f32},
+      // m = 2..8 on vdpbf16ps (one pass over every row), m = 9 on the fp32 tile.
+      {"i8 kn group96 bf16 off m5 strided", Desc(bf16, i8, L::kKN, S::kPerGroup, 96, true, bf16, 200, 17), 5, 3, true,
+       f32},
+      {"i8 nk channel bf16 f32out m8", Desc(bf16, i8, L::kNK, S::kPerChannel, 0, false, f32, 320, 13), 8, 0, false, f32},
+      {"i8 nk group32 bf16 off m7", Desc(bf16, i8, L::kNK, S::kPerGroup, 32, true, bf16, 96, 10), 7, 1, true, bf16},
+      {"i8 kn tensor bf16 m9", Desc(bf16, i8, L::kKN, S::kPerTensor, 0, false, bf16, 130, 11), 9, 0, false, f32},
       {"m0", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 64, 16), 0, 0, false, f32},
       {"n0", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 64, 0), 3, 0, false, f32},
       {"k0 bias", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 0, 9), 2, 0, true, f32},
@@ -284,12 +290,11 @@ std::vector<float> RunBf16Columns(DType weight, int64_t m, const std::vector<uin
 
 // A subnormal bf16 activation (vdpbf16ps would read it as zero) sends the call to the fp32 loop:
 // with x row = (2^-130, 0, ...) column nn (every code nn + 1, scale 1) gives exactly
-// (nn + 1) 2^-130, where vdpbf16ps would give 0. int4 at m = 1, and at m = 2 with the subnormal
-// row second (row 0 = (1, 0, ...) gives nn + 1); int8 at m = 1 (its vdpbf16ps loop).
+// (nn + 1) 2^-130, where vdpbf16ps would give 0. At m = 1, and at m = 2 with the subnormal row
+// second (row 0 = (1, 0, ...) gives nn + 1), int4 and int8.
 TEST(WqMatmulTest, Bf16SubnormalActivationIsNotFlushed) {
   for (DType weight : {DType::kInt4, DType::kInt8}) {
     for (int64_t m : {1, 2}) {
-      if (weight == DType::kInt8 && m == 2) continue;
       std::vector<uint16_t> x(static_cast<size_t>(m * 256), 0);
       if (m == 2) x[0] = ToAct(1.0f, DType::kBFloat16);
       x[static_cast<size_t>((m - 1) * 256)] = 0x0008;  // 2^-130: exponent field 0, fraction 2^-4 of 2^-126
