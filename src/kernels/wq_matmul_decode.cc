@@ -19,6 +19,9 @@
 // m = 1 loop prefetches 2 KiB ahead of its stream. Four independent accumulators hide the FMA
 // latency (eight measured the same).
 //
+// With bf16 activations on AVX512_BF16, int8 at m <= 8 (where the plan's fast_round holds) and
+// int4 at m <= 16 run on vdpbf16ps instead (wq_decode_bf16.h); what follows is every other case.
+//
 // For 2 <= m <= 16 a block of 128 k-values of 12 columns is dequantized once into an L1 buffer
 // (6 KiB) and reused by every row. m <= 4: a 4-row x 2-column dot-product tile (8 accumulators);
 // m >= 5: the GEMM micro-kernel's shape with W as the broadcast operand against x^T (6 columns x
