@@ -408,6 +408,62 @@ HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RES
   }
 }
 
+// int8, MR (2..4) rows: out[r * ldo] = sum over k of x row r * dequant(W[k, j]). Each dequantized
+// vector (the m = 1 loop's, in registers) serves every row, so the dequantization is paid once for
+// MR rows and no L1 buffer is written and read back (the block path below). x rows at x + r * ldx,
+// zero padded past k: the partial last chunk's padding weights are zeroed as in DotColumn.
+template <size_t MR, bool kF16, bool kOff, bool kFast>
+HWY_NOINLINE void DotColumnRows(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x, int64_t ldx,
+                                float* out, int64_t ldo) {
+  static_assert(MR >= 2 && MR <= 4, "2..4 rows");
+  const DF df;
+  const size_t N = hn::Lanes(df);
+  constexpr int64_t kChunkBytes = kWqChunk;
+  const uint8_t* row = c.data + j * c.row_bytes;
+  const float* sc = c.scale + j * c.groups;
+  const float* of = kOff ? c.offset + j * c.groups : nullptr;
+  VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  const float* x0 = x;
+  const float* x1 = x + ldx;
+  const float* x2 = x + (MR > 2 ? 2 : 1) * ldx;
+  const float* x3 = x + (MR > 3 ? 3 : 1) * ldx;
+  const auto rows_fma = [&](size_t e, VF d) HWY_ATTR {
+    a0 = hn::MulAdd(hn::LoadU(df, x0 + e), d, a0);
+    a1 = hn::MulAdd(hn::LoadU(df, x1 + e), d, a1);
+    if constexpr (MR > 2) a2 = hn::MulAdd(hn::LoadU(df, x2 + e), d, a2);
+    if constexpr (MR > 3) a3 = hn::MulAdd(hn::LoadU(df, x3 + e), d, a3);
+  };
+  const int64_t full_chunks = c.k / kWqChunk;
+  const int64_t group_chunks = c.group / kWqChunk;
+  for (int64_t g = 0; g < c.groups; ++g) {
+    const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+    const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+    const int64_t ch0 = g * group_chunks;
+    const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
+    for (int64_t ch = ch0; ch < ch1; ++ch) {
+      if ((ch * kChunkBytes) % 64 == 0) hwy::Prefetch(row + ch * kChunkBytes + kDecodePrefetchBytes);
+      ForChunk<kF16, kOff, kFast>(df, row + ch * kChunkBytes, a, b, [&](size_t v, VF d) HWY_ATTR {
+        rows_fma(static_cast<size_t>(ch * kWqChunk) + v * N, d);
+      });
+    }
+  }
+  if (full_chunks * kWqChunk < c.k) {
+    const int64_t e0 = full_chunks * kWqChunk;
+    const int64_t g = e0 / c.group;
+    const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
+    const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
+    for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
+      const int64_t valid = c.k > e ? c.k - e : 0;
+      VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt(df, row, e), a, b);
+      rows_fma(static_cast<size_t>(e), hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d));
+    }
+  }
+  out[0] = hn::GetLane(hn::SumOfLanes(df, a0));
+  out[ldo] = hn::GetLane(hn::SumOfLanes(df, a1));
+  if constexpr (MR > 2) out[2 * ldo] = hn::GetLane(hn::SumOfLanes(df, a2));
+  if constexpr (MR > 3) out[3 * ldo] = hn::GetLane(hn::SumOfLanes(df, a3));
+}
+
 // dst[e - e0] = dequant(W[e, j]) for e in [e0, e1) (multiples of 32; int4: of 128), zero beyond k.
 template <bool kF16, bool kOff, bool kInt4, bool kFast>
 HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64_t e1, float* HWY_RESTRICT dst) {
@@ -645,6 +701,15 @@ void DecodeImpl(const WqRunArgs& args) {
     // acc holds the sums.
   } else if (rows == 1) {
     for (int64_t j = args.n0; j < args.n1; ++j) acc[j - args.n0] = DotColumn<kF16, kOff, kInt4, kFast>(c, j, x32);
+  } else if (!kInt4 && rows <= 4) {
+    for (int64_t j = args.n0; j < args.n1; ++j) {
+      float* o = acc + (j - args.n0);
+      switch (rows) {
+        case 2: DotColumnRows<2, kF16, kOff, kFast>(c, j, x32, ldx, o, ncols); break;
+        case 3: DotColumnRows<3, kF16, kOff, kFast>(c, j, x32, ldx, o, ncols); break;
+        default: DotColumnRows<4, kF16, kOff, kFast>(c, j, x32, ldx, o, ncols); break;
+      }
+    }
   } else {
     std::memset(acc, 0, rows * ncols * sizeof(float));
     // x^T ([k_pad][ldt] fp32, rows zero padded to a multiple of 2N) for the outer-product tile.

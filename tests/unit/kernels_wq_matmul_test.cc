@@ -234,6 +234,10 @@ std::vector<Case> Cases() {
       {"i8 nk channel bf16 f32out m8", Desc(bf16, i8, L::kNK, S::kPerChannel, 0, false, f32, 320, 13), 8, 0, false, f32},
       {"i8 nk group32 bf16 off m7", Desc(bf16, i8, L::kNK, S::kPerGroup, 32, true, bf16, 96, 10), 7, 1, true, bf16},
       {"i8 kn tensor bf16 m9", Desc(bf16, i8, L::kKN, S::kPerTensor, 0, false, bf16, 130, 11), 9, 0, false, f32},
+      // int8 m = 2..4 in registers (DotColumnRows): fast and general rounding, k tails, offsets.
+      {"i8 nk group64 f16 off m3 tail", Desc(f16, i8, L::kNK, S::kPerGroup, 64, true, f16, 200, 19), 3, 2, true, f32},
+      {"i8 kn channel f16 f32out m4", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f32, 256, 21), 4, 0, false, f32},
+      {"i8 nk group32 f16 m2 tail", Desc(f16, i8, L::kNK, S::kPerGroup, 32, false, f16, 100, 13), 2, 1, true, bf16},
       {"m0", Desc(f16, i8, L::kKN, S::kPerChannel, 0, false, f16, 64, 16), 0, 0, false, f32},
       {"n0", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 64, 0), 3, 0, false, f32},
       {"k0 bias", Desc(f16, i8, L::kNK, S::kPerChannel, 0, false, f16, 0, 9), 2, 0, true, f32},
@@ -322,6 +326,45 @@ TEST(WqMatmulTest, Bf16SubnormalWeightIsNotFlushed) {
     for (int64_t nn = 0; nn < 3; ++nn) {
       EXPECT_EQ(y[nn], std::ldexp(static_cast<float>(nn + 1), -133)) << DTypeName(weight) << " col " << nn;
     }
+  }
+}
+
+// k = 40 leaves 24 padding elements in the decode layout's last 32-element chunk. With offset 100
+// and scale 1000, every real weight (-100) dequantizes to 0, but a padding code (0) gives
+// fp16(100 * 1000) = inf; x is zero there, and 0 * inf = NaN would poison every sum unless the
+// loops zero the padding lanes. Every decode row path: m = 1, 2..4 in registers, 7 in blocks.
+TEST(WqMatmulTest, DecodePaddingOverflowIsMasked) {
+  for (int64_t m : {1, 2, 3, 4, 7}) {
+    WqMatmulDesc d = Desc(DType::kFloat16, DType::kInt8, WeightLayout::kNK, ScaleMode::kPerChannel, 0, true,
+                          DType::kFloat32, 40, 5);
+    d.m_max = m;
+    d.regime = MatmulRegime::kDecode;
+    std::vector<uint8_t> weight(static_cast<size_t>(d.k * d.n), static_cast<uint8_t>(static_cast<int8_t>(-100)));
+    const std::vector<uint16_t> scale(static_cast<size_t>(d.n), ToAct(1000.0f, DType::kFloat16));
+    const std::vector<uint16_t> offset(static_cast<size_t>(d.n), ToAct(100.0f, DType::kFloat16));
+    const std::vector<uint16_t> x(static_cast<size_t>(m * d.k), ToAct(1.0f, DType::kFloat16));
+    WqWeightsView view;
+    view.weight = weight.data();
+    view.scale = scale.data();
+    view.offset = offset.data();
+    for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+      hwy::SetSupportedTargetsForTest(target);
+      WqMatmulPlan plan;
+      Support support = Support::Yes();
+      ASSERT_TRUE(PlanWqMatmul(d, view, &plan, &support).ok());
+      ASSERT_TRUE(support.ok()) << support.reason();
+      std::vector<float> y(static_cast<size_t>(m * d.n), -1.0f);
+      WqMatmulArgs args;
+      args.x = x.data();
+      args.m = m;
+      args.y = y.data();
+      std::vector<uint8_t> scratch(plan.ScratchBytes(m));
+      ASSERT_TRUE(ExecuteWqMatmulParallel(plan, args, nullptr, nullptr, 1, scratch.data(), scratch.size()).ok());
+      for (size_t i = 0; i < y.size(); ++i) {
+        EXPECT_EQ(y[i], 0.0f) << "m " << m << " target " << hwy::TargetName(target) << " element " << i;
+      }
+    }
+    hwy::SetSupportedTargetsForTest(0);
   }
 }
 
