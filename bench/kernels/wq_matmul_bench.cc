@@ -3,7 +3,7 @@
 //   Sgemm/m         OpenBLAS cblas_sgemm on the same (m, 4096, 4096) shape with the weight already
 //                   dequantized to fp32 (the compute roof for prefill),
 // then the kernels: decode m = 1 and m = 16 (int8 and int4, group 128, fp16 activations, and int8
-// m = 2 / 4 (rows in registers); m = 1 also
+// m = 2 / 4 / 8 (rows in registers); m = 1 also
 // with bf16 activations, m = 4 / 16 int4 and m = 4 / 8 / 16 int8 with bf16: vdpbf16ps where the CPU has
 // AVX512_BF16, int8 up to 8 rows) and
 // W8A16 / W4A16 prefill m = 512. Decode rotates over enough copies of the packed weight (>= 64 MiB
@@ -216,6 +216,7 @@ BENCHMARK(BM_WqMatmul)
     ->Args({1, 8, 1})
     ->Args({2, 8, 0})
     ->Args({4, 8, 0})
+    ->Args({8, 8, 0})
     ->Args({4, 8, 1})
     ->Args({8, 8, 1})
     ->Args({16, 8, 1})
