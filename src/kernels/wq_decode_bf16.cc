@@ -13,6 +13,7 @@
 #include "kernels/wq_decode_bf16.h"
 
 #include <atomic>
+#include <type_traits>
 #include <cstdlib>
 
 #include "kernels/cpu_features.h"
@@ -430,6 +431,32 @@ MC2_BF16_INLINE inline __m512i DequantInt8x32(const int8_t* w, __m512 s, __m512 
   return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_mul_ps(hi, s), _mm512_mul_ps(lo, s)));
 }
 
+// The 32-element runs of an int8 column in k order, group by group, as step(e, d, parity): d the
+// run's 32 dequantized bf16 weights, parity (std::integral_constant 0 / 1) alternating along the
+// runs of a group, so a caller can keep two accumulator chains without a runtime choice. The
+// stream is prefetched 2 KiB ahead, a line per pair of runs.
+template <bool kOff, class Step>
+MC2_BF16_INLINE inline void ForInt8Runs(const int8_t* w, const float* scale, const float* offset, int64_t group,
+                                        int64_t k_pad, const Step& step) {
+  constexpr int64_t kPrefetch = 2048;
+  const __m512 z = _mm512_setzero_ps();
+  for (int64_t e = 0, g = 0; e < k_pad; ++g) {
+    const __m512 s = _mm512_set1_ps(scale[g]);
+    const __m512 o = kOff ? _mm512_set1_ps(offset[g]) : z;
+    const int64_t e1 = e + group < k_pad ? e + group : k_pad;
+    for (; e + 64 <= e1; e += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
+      step(e, DequantInt8x32<kOff>(w + e, s, o), std::integral_constant<int, 0>());
+      step(e + 32, DequantInt8x32<kOff>(w + e + 32, s, o), std::integral_constant<int, 1>());
+    }
+    if (e < e1) {  // a group of an odd number of 32-element runs
+      _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
+      step(e, DequantInt8x32<kOff>(w + e, s, o), std::integral_constant<int, 0>());
+      e += 32;
+    }
+  }
+}
+
 // Per 32 weights: two widening loads, two converts, two multiplies (+ two adds with an offset), one
 // vcvtne2ps2bf16 and one vdpbf16ps, against 2 x (widen, convert, multiply, fused subtract, FMA) in
 // the fp32 loop, whose three FMA-pipe ops per 16 weights bound it below the read bandwidth. Two
@@ -437,24 +464,14 @@ MC2_BF16_INLINE inline __m512i DequantInt8x32(const int8_t* w, __m512 s, __m512 
 template <bool kOff>
 MC2_BF16_TARGET float Int8Column(const int8_t* w, const float* scale, const float* offset, int64_t group,
                                  int64_t k_pad, const uint16_t* xb) {
-  constexpr int64_t kPrefetch = 2048;
   __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-  const __m512 zero = _mm512_setzero_ps();
-  for (int64_t e = 0, g = 0; e < k_pad; ++g) {
-    const __m512 s = _mm512_set1_ps(scale[g]);
-    const __m512 o = kOff ? _mm512_set1_ps(offset[g]) : zero;
-    const int64_t e1 = e + group < k_pad ? e + group : k_pad;
-    for (; e + 64 <= e1; e += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
-      a0 = Dot(a0, DequantInt8x32<kOff>(w + e, s, o), _mm512_loadu_si512(xb + e));
-      a1 = Dot(a1, DequantInt8x32<kOff>(w + e + 32, s, o), _mm512_loadu_si512(xb + e + 32));
+  ForInt8Runs<kOff>(w, scale, offset, group, k_pad, [&](int64_t e, __m512i d, auto parity) MC2_BF16_TARGET {
+    if constexpr (decltype(parity)::value == 0) {
+      a0 = Dot(a0, d, _mm512_loadu_si512(xb + e));
+    } else {
+      a1 = Dot(a1, d, _mm512_loadu_si512(xb + e));
     }
-    if (e < e1) {  // a group of an odd number of 32-element runs
-      _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
-      a0 = Dot(a0, DequantInt8x32<kOff>(w + e, s, o), _mm512_loadu_si512(xb + e));
-      e += 32;
-    }
-  }
+  });
   return SumLanes(_mm512_add_ps(a0, a1));
 }
 
@@ -466,30 +483,22 @@ template <int kRows, bool kOff>
 MC2_BF16_TARGET void Int8Rows(const int8_t* w, const float* scale, const float* offset, int64_t group, int64_t k_pad,
                               const uint16_t* xb, int64_t xb_stride, float* out, int64_t ldo) {
   static_assert(kRows >= 2 && kRows <= 8, "2..8 rows");
-  constexpr int64_t kPrefetch = 2048;
   const __m512 z = _mm512_setzero_ps();
   __m512 a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
-  for (int64_t e = 0, g = 0; e < k_pad; ++g) {
-    const __m512 s = _mm512_set1_ps(scale[g]);
-    const __m512 o = kOff ? _mm512_set1_ps(offset[g]) : z;
-    const int64_t e1 = e + group < k_pad ? e + group : k_pad;
-    for (; e < e1; e += 32) {
-      if ((e & 63) == 0) _mm_prefetch(reinterpret_cast<const char*>(w + e + kPrefetch), _MM_HINT_T0);
-      const __m512i d = DequantInt8x32<kOff>(w + e, s, o);
-      const uint16_t* x = xb + e;
+  ForInt8Runs<kOff>(w, scale, offset, group, k_pad, [&](int64_t e, __m512i d, auto) MC2_BF16_TARGET {
+    const uint16_t* x = xb + e;
 #define MC2_INT8_ROW(r, A) \
   if constexpr (kRows > (r)) A = Dot(A, d, _mm512_loadu_si512(x + (r)*xb_stride));
-      MC2_INT8_ROW(0, a0)
-      MC2_INT8_ROW(1, a1)
-      MC2_INT8_ROW(2, a2)
-      MC2_INT8_ROW(3, a3)
-      MC2_INT8_ROW(4, a4)
-      MC2_INT8_ROW(5, a5)
-      MC2_INT8_ROW(6, a6)
-      MC2_INT8_ROW(7, a7)
+    MC2_INT8_ROW(0, a0)
+    MC2_INT8_ROW(1, a1)
+    MC2_INT8_ROW(2, a2)
+    MC2_INT8_ROW(3, a3)
+    MC2_INT8_ROW(4, a4)
+    MC2_INT8_ROW(5, a5)
+    MC2_INT8_ROW(6, a6)
+    MC2_INT8_ROW(7, a7)
 #undef MC2_INT8_ROW
-    }
-  }
+  });
   out[0] = SumLanes(a0);
   out[ldo] = SumLanes(a1);
   if constexpr (kRows > 2) out[2 * ldo] = SumLanes(a2);

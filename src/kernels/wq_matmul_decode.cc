@@ -45,6 +45,7 @@
 #include "kernels/unroll.h"
 #include "kernels/wq_decode_bf16.h"
 #include "kernels/matmul_simd-inl.h"
+#include "kernels/wq_decode_tiles-inl.h"
 #include "kernels/wq_matmul_kernels.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -355,87 +356,18 @@ HWY_NOINLINE void DequantColumnInt4(const DecodeCtx& c, int64_t j, int64_t e0, i
   }
 }
 
-// One output: sum over k of x[k] * dequant(W[k, j]).
-template <bool kF16, bool kOff, bool kInt4, bool kFast>
-HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
-  if constexpr (kInt4) {
-    return DotColumnInt4<kF16, kOff, kFast>(c, j, x);
-  } else {
-    const DF df;
-    const size_t N = hn::Lanes(df);
-    constexpr int64_t kChunkBytes = kWqChunk;
-    const uint8_t* row = c.data + j * c.row_bytes;
-    const float* sc = c.scale + j * c.groups;
-    const float* of = kOff ? c.offset + j * c.groups : nullptr;
-    // Named, not an array: arrays of vectors are ill-formed for SVE's sizeless types.
-    VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
-    const int64_t full_chunks = c.k / kWqChunk;
-    const int64_t group_chunks = c.group / kWqChunk;
-    for (int64_t g = 0; g < c.groups; ++g) {
-      const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
-      const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-      const int64_t ch0 = g * group_chunks;
-      const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
-      for (int64_t ch = ch0; ch < ch1; ++ch) {
-        const float* xp = x + ch * kWqChunk;
-        // One line per 64 bytes of the stream; a hint, so running past the buffer's end is harmless.
-        if ((ch * kChunkBytes) % 64 == 0) hwy::Prefetch(row + ch * kChunkBytes + kDecodePrefetchBytes);
-        ForChunk<kF16, kOff, kFast>(df, row + ch * kChunkBytes, a, b, [&](size_t v, VF d) HWY_ATTR {
-          const VF xv = hn::LoadU(df, xp + v * N);
-          switch (v & 3) {  // v is a constant in the unrolled chunk loop
-            case 0: acc0 = hn::MulAdd(xv, d, acc0); break;
-            case 1: acc1 = hn::MulAdd(xv, d, acc1); break;
-            case 2: acc2 = hn::MulAdd(xv, d, acc2); break;
-            default: acc3 = hn::MulAdd(xv, d, acc3); break;
-          }
-        });
-      }
-    }
-    // The partial last chunk: lanes beyond k are zeroed so a non-finite dequantized padding value
-    // cannot reach the sum.
-    if (full_chunks * kWqChunk < c.k) {
-      const int64_t e0 = full_chunks * kWqChunk;
-      const int64_t g = e0 / c.group;
-      const VF a = GroupConstA<kF16, kOff, kFast>(df, sc[g]);
-      const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
-      for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
-        const int64_t valid = c.k > e ? c.k - e : 0;
-        VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt(df, row, e), a, b);
-        d = hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d);
-        acc1 = hn::MulAdd(hn::LoadU(df, x + e), d, acc1);
-      }
-    }
-    const VF sum = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
-    return hn::GetLane(hn::SumOfLanes(df, sum));
-  }
-}
-
-// int8, MR (2..8) rows: out[r * ldo] = sum over k of x row r * dequant(W[k, j]). Each dequantized
-// vector (the m = 1 loop's, in registers) serves every row, so the dequantization is paid once for
-// MR rows and no L1 buffer is written and read back (the block path below). x rows at x + r * ldx,
-// zero padded past k: the partial last chunk's padding weights are zeroed as in DotColumn.
-template <size_t MR, bool kF16, bool kOff, bool kFast>
-HWY_NOINLINE void DotColumnRows(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x, int64_t ldx,
-                                float* out, int64_t ldo) {
-  static_assert(MR >= 2 && MR <= 8, "2..8 rows");
-  const DF df;
+// Every dequantized vector of int8 column j in k order, as sink(e, v, d): e its first element, v
+// its index in its 32-element chunk (a constant in the unrolled chunk loop), d the values. The
+// stream is prefetched kDecodePrefetchBytes ahead. The partial last chunk's vectors come with
+// their lanes beyond k zeroed (so a non-finite dequantized padding value cannot reach a sum) and
+// v = 1.
+template <bool kF16, bool kOff, bool kFast, class Sink>
+HWY_INLINE void ForColumnInt8(DF df, const DecodeCtx& c, int64_t j, const Sink& sink) {
   const size_t N = hn::Lanes(df);
   constexpr int64_t kChunkBytes = kWqChunk;
   const uint8_t* row = c.data + j * c.row_bytes;
   const float* sc = c.scale + j * c.groups;
   const float* of = kOff ? c.offset + j * c.groups : nullptr;
-  VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
-  VF a4 = hn::Zero(df), a5 = hn::Zero(df), a6 = hn::Zero(df), a7 = hn::Zero(df);
-  const auto rows_fma = [&](size_t e, VF d) HWY_ATTR {
-    a0 = hn::MulAdd(hn::LoadU(df, x + e), d, a0);
-    a1 = hn::MulAdd(hn::LoadU(df, x + ldx + e), d, a1);
-    if constexpr (MR > 2) a2 = hn::MulAdd(hn::LoadU(df, x + 2 * ldx + e), d, a2);
-    if constexpr (MR > 3) a3 = hn::MulAdd(hn::LoadU(df, x + 3 * ldx + e), d, a3);
-    if constexpr (MR > 4) a4 = hn::MulAdd(hn::LoadU(df, x + 4 * ldx + e), d, a4);
-    if constexpr (MR > 5) a5 = hn::MulAdd(hn::LoadU(df, x + 5 * ldx + e), d, a5);
-    if constexpr (MR > 6) a6 = hn::MulAdd(hn::LoadU(df, x + 6 * ldx + e), d, a6);
-    if constexpr (MR > 7) a7 = hn::MulAdd(hn::LoadU(df, x + 7 * ldx + e), d, a7);
-  };
   const int64_t full_chunks = c.k / kWqChunk;
   const int64_t group_chunks = c.group / kWqChunk;
   for (int64_t g = 0; g < c.groups; ++g) {
@@ -444,9 +376,10 @@ HWY_NOINLINE void DotColumnRows(const DecodeCtx& c, int64_t j, const float* HWY_
     const int64_t ch0 = g * group_chunks;
     const int64_t ch1 = ch0 + group_chunks < full_chunks ? ch0 + group_chunks : full_chunks;
     for (int64_t ch = ch0; ch < ch1; ++ch) {
+      // One line per 64 bytes of the stream; a hint, so running past the buffer's end is harmless.
       if ((ch * kChunkBytes) % 64 == 0) hwy::Prefetch(row + ch * kChunkBytes + kDecodePrefetchBytes);
       ForChunk<kF16, kOff, kFast>(df, row + ch * kChunkBytes, a, b, [&](size_t v, VF d) HWY_ATTR {
-        rows_fma(static_cast<size_t>(ch * kWqChunk) + v * N, d);
+        sink(static_cast<size_t>(ch * kWqChunk) + v * N, v, d);
       });
     }
   }
@@ -457,10 +390,56 @@ HWY_NOINLINE void DotColumnRows(const DecodeCtx& c, int64_t j, const float* HWY_
     const VF b = GroupConstB<kF16, kOff, kFast>(df, sc[g], kOff ? of[g] : 0.0f);
     for (int64_t e = e0; e < c.k_pad; e += static_cast<int64_t>(N)) {
       const int64_t valid = c.k > e ? c.k - e : 0;
-      VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt(df, row, e), a, b);
-      rows_fma(static_cast<size_t>(e), hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d));
+      const VF d = GroupAntiquant<kF16, kOff, kFast>(df, WeightsAt(df, row, e), a, b);
+      sink(static_cast<size_t>(e), size_t{1}, hn::IfThenElseZero(hn::FirstN(df, static_cast<size_t>(valid)), d));
     }
   }
+}
+
+// One output: sum over k of x[k] * dequant(W[k, j]).
+template <bool kF16, bool kOff, bool kInt4, bool kFast>
+HWY_NOINLINE float DotColumn(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x) {
+  if constexpr (kInt4) {
+    return DotColumnInt4<kF16, kOff, kFast>(c, j, x);
+  } else {
+    const DF df;
+    // Named, not an array: arrays of vectors are ill-formed for SVE's sizeless types.
+    VF acc0 = hn::Zero(df), acc1 = hn::Zero(df), acc2 = hn::Zero(df), acc3 = hn::Zero(df);
+    ForColumnInt8<kF16, kOff, kFast>(df, c, j, [&](size_t e, size_t v, VF d) HWY_ATTR {
+      const VF xv = hn::LoadU(df, x + e);
+      switch (v & 3) {  // v is a constant in the unrolled chunk loop
+        case 0: acc0 = hn::MulAdd(xv, d, acc0); break;
+        case 1: acc1 = hn::MulAdd(xv, d, acc1); break;
+        case 2: acc2 = hn::MulAdd(xv, d, acc2); break;
+        default: acc3 = hn::MulAdd(xv, d, acc3); break;
+      }
+    });
+    const VF sum = hn::Add(hn::Add(acc0, acc1), hn::Add(acc2, acc3));
+    return hn::GetLane(hn::SumOfLanes(df, sum));
+  }
+}
+
+// int8, MR (2..8) rows: out[r * ldo] = sum over k of x row r * dequant(W[k, j]). Each dequantized
+// vector (the m = 1 loop's, in registers) serves every row, so the dequantization is paid once for
+// MR rows and no L1 buffer is written and read back (the block path below). x rows at x + r * ldx,
+// zero padded past k.
+template <size_t MR, bool kF16, bool kOff, bool kFast>
+HWY_NOINLINE void DotColumnRows(const DecodeCtx& c, int64_t j, const float* HWY_RESTRICT x, int64_t ldx,
+                                float* out, int64_t ldo) {
+  static_assert(MR >= 2 && MR <= 8, "2..8 rows");
+  const DF df;
+  VF a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+  VF a4 = hn::Zero(df), a5 = hn::Zero(df), a6 = hn::Zero(df), a7 = hn::Zero(df);
+  ForColumnInt8<kF16, kOff, kFast>(df, c, j, [&](size_t e, size_t, VF d) HWY_ATTR {
+    a0 = hn::MulAdd(hn::LoadU(df, x + e), d, a0);
+    a1 = hn::MulAdd(hn::LoadU(df, x + ldx + e), d, a1);
+    if constexpr (MR > 2) a2 = hn::MulAdd(hn::LoadU(df, x + 2 * ldx + e), d, a2);
+    if constexpr (MR > 3) a3 = hn::MulAdd(hn::LoadU(df, x + 3 * ldx + e), d, a3);
+    if constexpr (MR > 4) a4 = hn::MulAdd(hn::LoadU(df, x + 4 * ldx + e), d, a4);
+    if constexpr (MR > 5) a5 = hn::MulAdd(hn::LoadU(df, x + 5 * ldx + e), d, a5);
+    if constexpr (MR > 6) a6 = hn::MulAdd(hn::LoadU(df, x + 6 * ldx + e), d, a6);
+    if constexpr (MR > 7) a7 = hn::MulAdd(hn::LoadU(df, x + 7 * ldx + e), d, a7);
+  });
   out[0] = hn::GetLane(hn::SumOfLanes(df, a0));
   out[ldo] = hn::GetLane(hn::SumOfLanes(df, a1));
   if constexpr (MR > 2) out[2 * ldo] = hn::GetLane(hn::SumOfLanes(df, a2));
@@ -507,145 +486,6 @@ HWY_NOINLINE void DequantColumn(const DecodeCtx& c, int64_t j, int64_t e0, int64
       }
     }
   }
-}
-
-// out[r][c] += dot(x row r, w column c) over `len` elements, for MR (1..4) rows and 2 columns.
-// Written out by hand: GCC keeps an array-of-vectors tile in memory when MR is 4.
-template <size_t MR>
-HWY_INLINE void DotTile(const float* HWY_RESTRICT x, int64_t ldx, const float* HWY_RESTRICT w0,
-                        const float* HWY_RESTRICT w1, int64_t len, float* out, int64_t ldo) {
-  const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  VF a00 = hn::Zero(df), a01 = hn::Zero(df), a10 = hn::Zero(df), a11 = hn::Zero(df);
-  VF a20 = hn::Zero(df), a21 = hn::Zero(df), a30 = hn::Zero(df), a31 = hn::Zero(df);
-  const float* x0 = x;
-  const float* x1 = x + ldx;
-  const float* x2 = x + 2 * ldx;
-  const float* x3 = x + 3 * ldx;
-  for (int64_t p = 0; p < len; p += N) {
-    const VF b0 = hn::Load(df, w0 + p);
-    const VF b1 = hn::Load(df, w1 + p);
-    VF xv = hn::LoadU(df, x0 + p);
-    a00 = hn::MulAdd(xv, b0, a00);
-    a01 = hn::MulAdd(xv, b1, a01);
-    if constexpr (MR > 1) {
-      xv = hn::LoadU(df, x1 + p);
-      a10 = hn::MulAdd(xv, b0, a10);
-      a11 = hn::MulAdd(xv, b1, a11);
-    }
-    if constexpr (MR > 2) {
-      xv = hn::LoadU(df, x2 + p);
-      a20 = hn::MulAdd(xv, b0, a20);
-      a21 = hn::MulAdd(xv, b1, a21);
-    }
-    if constexpr (MR > 3) {
-      xv = hn::LoadU(df, x3 + p);
-      a30 = hn::MulAdd(xv, b0, a30);
-      a31 = hn::MulAdd(xv, b1, a31);
-    }
-  }
-  out[0] += hn::GetLane(hn::SumOfLanes(df, a00));
-  out[1] += hn::GetLane(hn::SumOfLanes(df, a01));
-  if constexpr (MR > 1) {
-    out[ldo] += hn::GetLane(hn::SumOfLanes(df, a10));
-    out[ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a11));
-  }
-  if constexpr (MR > 2) {
-    out[2 * ldo] += hn::GetLane(hn::SumOfLanes(df, a20));
-    out[2 * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a21));
-  }
-  if constexpr (MR > 3) {
-    out[3 * ldo] += hn::GetLane(hn::SumOfLanes(df, a30));
-    out[3 * ldo + 1] += hn::GetLane(hn::SumOfLanes(df, a31));
-  }
-}
-
-// out[c][0 .. 2N) = sum_p w_c[p] * xt[p][0 .. 2N) for 6 dequantized columns (w_c = w + c * ldw)
-// against 2N rows of x^T: the GEMM micro-kernel's 6 x 2-vector shape with W as the broadcast
-// operand, so 12 FMAs cost 2 vector loads and 6 broadcasts.
-HWY_INLINE void OuterTile6(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT xt, size_t ldt,
-                           size_t len, float* HWY_RESTRICT out) {
-  const DF df;
-  const size_t N = hn::Lanes(df);
-  VF c00 = hn::Zero(df), c01 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
-  VF c20 = hn::Zero(df), c21 = hn::Zero(df), c30 = hn::Zero(df), c31 = hn::Zero(df);
-  VF c40 = hn::Zero(df), c41 = hn::Zero(df), c50 = hn::Zero(df), c51 = hn::Zero(df);
-  for (size_t p = 0; p < len; ++p) {
-    const VF b0 = hn::LoadU(df, xt + p * ldt);
-    const VF b1 = hn::LoadU(df, xt + p * ldt + N);
-    VF a = hn::Set(df, w[p]);
-    c00 = hn::MulAdd(a, b0, c00);
-    c01 = hn::MulAdd(a, b1, c01);
-    a = hn::Set(df, w[ldw + p]);
-    c10 = hn::MulAdd(a, b0, c10);
-    c11 = hn::MulAdd(a, b1, c11);
-    a = hn::Set(df, w[2 * ldw + p]);
-    c20 = hn::MulAdd(a, b0, c20);
-    c21 = hn::MulAdd(a, b1, c21);
-    a = hn::Set(df, w[3 * ldw + p]);
-    c30 = hn::MulAdd(a, b0, c30);
-    c31 = hn::MulAdd(a, b1, c31);
-    a = hn::Set(df, w[4 * ldw + p]);
-    c40 = hn::MulAdd(a, b0, c40);
-    c41 = hn::MulAdd(a, b1, c41);
-    a = hn::Set(df, w[5 * ldw + p]);
-    c50 = hn::MulAdd(a, b0, c50);
-    c51 = hn::MulAdd(a, b1, c51);
-  }
-  const size_t ld = 2 * N;
-  hn::StoreU(c00, df, out);
-  hn::StoreU(c01, df, out + N);
-  hn::StoreU(c10, df, out + ld);
-  hn::StoreU(c11, df, out + ld + N);
-  hn::StoreU(c20, df, out + 2 * ld);
-  hn::StoreU(c21, df, out + 2 * ld + N);
-  hn::StoreU(c30, df, out + 3 * ld);
-  hn::StoreU(c31, df, out + 3 * ld + N);
-  hn::StoreU(c40, df, out + 4 * ld);
-  hn::StoreU(c41, df, out + 4 * ld + N);
-  hn::StoreU(c50, df, out + 5 * ld);
-  hn::StoreU(c51, df, out + 5 * ld + N);
-}
-
-// out[c][0 .. N) = sum_p w_c[p] * xt[p][0 .. N) for all 12 dequantized columns against one vector
-// of rows of x^T: the tile for rows <= N (m <= 16 on AVX-512), where the 6 x 2-vector tile would
-// spend half its FMAs on zero rows (measured: m = 16 ran at ~45 GFLOP/s that way). 12 FMAs cost 1
-// vector load and 12 broadcasts.
-HWY_INLINE void OuterTile12(const float* HWY_RESTRICT w, size_t ldw, const float* HWY_RESTRICT xt, size_t ldt,
-                            size_t len, float* HWY_RESTRICT out) {
-  static_assert(kDecodeCols == 12, "OuterTile12 covers the whole column block");
-  const DF df;
-  const size_t N = hn::Lanes(df);
-  VF c0 = hn::Zero(df), c1 = hn::Zero(df), c2 = hn::Zero(df), c3 = hn::Zero(df);
-  VF c4 = hn::Zero(df), c5 = hn::Zero(df), c6 = hn::Zero(df), c7 = hn::Zero(df);
-  VF c8 = hn::Zero(df), c9 = hn::Zero(df), c10 = hn::Zero(df), c11 = hn::Zero(df);
-  for (size_t p = 0; p < len; ++p) {
-    const VF b = hn::LoadU(df, xt + p * ldt);
-    c0 = hn::MulAdd(hn::Set(df, w[p]), b, c0);
-    c1 = hn::MulAdd(hn::Set(df, w[ldw + p]), b, c1);
-    c2 = hn::MulAdd(hn::Set(df, w[2 * ldw + p]), b, c2);
-    c3 = hn::MulAdd(hn::Set(df, w[3 * ldw + p]), b, c3);
-    c4 = hn::MulAdd(hn::Set(df, w[4 * ldw + p]), b, c4);
-    c5 = hn::MulAdd(hn::Set(df, w[5 * ldw + p]), b, c5);
-    c6 = hn::MulAdd(hn::Set(df, w[6 * ldw + p]), b, c6);
-    c7 = hn::MulAdd(hn::Set(df, w[7 * ldw + p]), b, c7);
-    c8 = hn::MulAdd(hn::Set(df, w[8 * ldw + p]), b, c8);
-    c9 = hn::MulAdd(hn::Set(df, w[9 * ldw + p]), b, c9);
-    c10 = hn::MulAdd(hn::Set(df, w[10 * ldw + p]), b, c10);
-    c11 = hn::MulAdd(hn::Set(df, w[11 * ldw + p]), b, c11);
-  }
-  hn::StoreU(c0, df, out);
-  hn::StoreU(c1, df, out + N);
-  hn::StoreU(c2, df, out + 2 * N);
-  hn::StoreU(c3, df, out + 3 * N);
-  hn::StoreU(c4, df, out + 4 * N);
-  hn::StoreU(c5, df, out + 5 * N);
-  hn::StoreU(c6, df, out + 6 * N);
-  hn::StoreU(c7, df, out + 7 * N);
-  hn::StoreU(c8, df, out + 8 * N);
-  hn::StoreU(c9, df, out + 9 * N);
-  hn::StoreU(c10, df, out + 10 * N);
-  hn::StoreU(c11, df, out + 11 * N);
 }
 
 template <bool kF16, bool kOff, bool kInt4, bool kFast>
