@@ -27,6 +27,9 @@ namespace {
 
 std::atomic<bool> g_enabled{true};
 
+// A bf16 value with exponent field 0 and a nonzero fraction (vdpbf16ps reads it as zero).
+bool Bf16Subnormal(uint16_t v) { return (v & 0x7f80u) == 0 && (v & 0x7fu) != 0; }
+
 }  // namespace
 
 void SetBf16DotEnabledForTest(bool enabled) { g_enabled.store(enabled, std::memory_order_relaxed); }
@@ -41,8 +44,7 @@ bool Int4Bf16PackX(const uint16_t* x, int64_t chunks, uint16_t* xb) {
         const uint16_t lo = xc[16 * v + i], hi = xc[64 + 16 * v + i];
         out[32 * v + 2 * i] = lo;
         out[32 * v + 2 * i + 1] = hi;
-        // Exponent 0 with a nonzero fraction: subnormal.
-        normal &= !((lo & 0x7f80u) == 0 && (lo & 0x7fu) != 0) && !((hi & 0x7f80u) == 0 && (hi & 0x7fu) != 0);
+        normal &= !Bf16Subnormal(lo) && !Bf16Subnormal(hi);
       }
     }
   }
@@ -54,7 +56,7 @@ bool Bf16PackRow(const uint16_t* x, int64_t k, int64_t k_pad, uint16_t* xb) {
   for (int64_t e = 0; e < k; ++e) {
     const uint16_t v = x[e];
     xb[e] = v;
-    normal &= !((v & 0x7f80u) == 0 && (v & 0x7fu) != 0);
+    normal &= !Bf16Subnormal(v);
   }
   for (int64_t e = k; e < k_pad; ++e) xb[e] = 0;
   return normal;
